@@ -1,0 +1,101 @@
+using System.Management.Automation;
+using HubDr.Cmdlets.Infrastructure;
+using HubDr.Engine;
+using HubDr.Engine.Backup;
+using HubDr.Engine.Stores;
+
+namespace HubDr.Cmdlets;
+
+/// <summary>
+/// Test-HubBackupSignature: checks the catalog record and the archive's detached signature against the signer keys you
+/// trust, and that the archive is byte for byte the one the catalog describes. Needs no decryption key.
+/// A valid signature by a key you did not name is a failure (UntrustedSigner).
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "HubBackupSignature", DefaultParameterSetName = "Backup")]
+[OutputType(typeof(HubSignatureResult), typeof(bool))]
+public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
+{
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "Backup")]
+    public HubBackup InputObject { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Id")]
+    public string Store { get; set; } = "";
+
+    [Parameter(ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    public string? Hub { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    public string BackupId { get; set; } = "";
+
+    /// <summary>A backup folder in a local store (…/hub/backupId) or its archive file.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Path")]
+    [Alias("FullName")]
+    public string Path { get; set; } = "";
+
+    /// <summary>Public key files (or a folder) of the signers you trust. Required (or Keys.TrustedSigners in the settings).</summary>
+    [Parameter]
+    public string[]? TrustedSignerKeyPath { get; set; }
+
+    /// <summary>Return only $true/$false.</summary>
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        Guarded(() =>
+        {
+            var trustedPaths = (TrustedSignerKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.TrustedSigners");
+            var trusted = KeyFiles.LoadPublic(trustedPaths, "trusted signer key");
+            StoreSpec spec;
+            string hub;
+            string id;
+            HubBackup? backup = null;
+            switch (ParameterSetName)
+            {
+                case "Backup":
+                    spec = InputObject.StoreSpec as StoreSpec ?? BuildStoreSpec(InputObject.Store);
+                    hub = InputObject.Hub;
+                    id = InputObject.BackupId;
+                    backup = InputObject;
+                    break;
+                case "Path":
+                    (spec, hub, id) = FromPath(ResolvePath(Path));
+                    break;
+                default:
+                    spec = BuildStoreSpec(Store);
+                    hub = HubFromSettings(Hub) ?? throw new HubDrException("HubNameMissing", HubErrorCategory.InvalidArgument, "Pass -Hub (or set Hub in the settings file).");
+                    id = BackupId;
+                    break;
+            }
+
+            var (result, location) = RunEngine(async (log, ct) =>
+            {
+                await using var store = StoreFactory.Create(spec);
+                await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
+                return (await VerifyService.VerifyAsync(store, ObjectLayout.ValidateHub(hub), id, trusted, log, ct).ConfigureAwait(false), store.Location);
+            });
+
+            if (Quiet.IsPresent)
+            {
+                WriteObject(result.IsValid);
+                return;
+            }
+
+            WriteObject(Mapper.ToSignatureResult(result, backup, location));
+        });
+    }
+
+    private static (StoreSpec Spec, string Hub, string Id) FromPath(string path)
+    {
+        var folder = File.Exists(path) ? System.IO.Path.GetDirectoryName(path)! : path.TrimEnd('/', '\\');
+        if (!Directory.Exists(folder))
+        {
+            throw new HubDrException("BackupPathNotFound", HubErrorCategory.ObjectNotFound, $"'{path}' is not a backup folder or archive.") { Target = path };
+        }
+
+        var id = System.IO.Path.GetFileName(folder);
+        var hubDir = System.IO.Path.GetDirectoryName(folder)!;
+        var root = System.IO.Path.GetDirectoryName(hubDir)!;
+        return (new StoreSpec { Uri = root }, System.IO.Path.GetFileName(hubDir), id);
+    }
+}

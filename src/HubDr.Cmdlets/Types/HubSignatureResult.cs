@@ -1,0 +1,26 @@
+namespace HubDr.Cmdlets;
+
+/// <summary>Result of Test-HubBackupSignature. Pipes into Restore-HubBackup (which refuses anything not Valid).</summary>
+public sealed class HubSignatureResult
+{
+    public string BackupId { get; init; } = "";
+    public string Hub { get; init; } = "";
+    public bool IsValid { get; init; }
+
+    /// <summary>Valid, Tampered, Truncated, UntrustedSigner, MissingSignature, MalformedSignature, CatalogMismatch, CatalogMissing, ArchiveMissing.</summary>
+    public string Status { get; init; } = "";
+
+    public string Reason { get; init; } = "";
+    public string? SignerFingerprint { get; init; }
+    public string? SignerKeyId { get; init; }
+    public DateTime? SignedAt { get; init; }
+    public long BytesVerified { get; init; }
+    public string? ArchiveSha256 { get; init; }
+    public TimeSpan Duration { get; init; }
+    public string Store { get; init; } = "";
+
+    /// <summary>The backup that was checked.</summary>
+    public HubBackup? Backup { get; init; }
+
+    public override string ToString() => $"{Hub}/{BackupId}: {Status}";
+}

@@ -1,0 +1,53 @@
+using HubDr.Engine.Databases;
+using HubDr.Engine.Sources;
+using HubDr.Engine.Stores;
+
+namespace HubDr.Engine.Backup;
+
+public sealed class BackupRequest
+{
+    public required string Hub { get; init; }
+    public required StoreSpec Store { get; init; }
+    public required DatabaseSpec Database { get; init; }
+    public SourceSpec Sources { get; init; } = new();
+
+    /// <summary>Public key files (armored or binary) of every recipient: e.g. the ops key and an escrow key.</summary>
+    public required IReadOnlyList<string> RecipientKeys { get; init; }
+
+    /// <summary>Secret key file(s) holding the signing key.</summary>
+    public required IReadOnlyList<string> SigningKeys { get; init; }
+
+    /// <summary>Which key signs, when the files hold several. Null: the only key there.</summary>
+    public string? Signer { get; init; }
+
+    public required char[] SigningPassphrase { get; init; }
+
+    /// <summary>Key rotation history file (keys.json); it travels in the archive. Null: none.</summary>
+    public string? KeyMetadataPath { get; init; }
+
+    public string Compression { get; init; } = Compression_.Default;
+
+    public int? CompressionLevel { get; init; }
+
+    /// <summary>Size of each dump part inside the tar (the only in-memory buffer of the dump).</summary>
+    public int PartSize { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Object lock / immutability for the archive and its signatures.</summary>
+    public StoreWriteOptions WriteOptions { get; init; } = StoreWriteOptions.Default;
+
+    public IReadOnlyList<string> Labels { get; init; } = [];
+
+    private static class Compression_
+    {
+        public const string Default = Compression.Compressors.Default;
+    }
+}
+
+public sealed class BackupOutcome
+{
+    public required CatalogRecord Catalog { get; init; }
+    public required BackupManifest Manifest { get; init; }
+    public required string StoreLocation { get; init; }
+    public required TimeSpan Duration { get; init; }
+    public IReadOnlyList<string> RedactedNames { get; init; } = [];
+}

@@ -1,0 +1,214 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using HubDr.Engine.Archive;
+using HubDr.Engine.Compression;
+using HubDr.Engine.Crypto;
+using HubDr.Engine.Databases;
+using HubDr.Engine.IO;
+using HubDr.Engine.Sources;
+using HubDr.Engine.Stores;
+
+namespace HubDr.Engine.Backup;
+
+/// <summary>
+/// New-HubBackup: one streaming pass
+/// dump → tar (fixed-size parts) → compress → OpenPGP encrypt → sign + SHA-256 → store upload,
+/// then the archive signature, the catalog signature and, last, the catalog record.
+/// </summary>
+public static class BackupService
+{
+    public static string ToolVersion { get; } =
+        typeof(BackupService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static async Task<BackupOutcome> CreateAsync(BackupRequest request, IOperationLog log, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var hub = ObjectLayout.ValidateHub(request.Hub);
+        var compressor = Compressors.Get(request.Compression);
+
+        // 1. Everything that can fail cheaply fails before the database is touched.
+        var recipients = KeyFiles.LoadRecipients(request.RecipientKeys);
+        var signingKeys = KeyFiles.LoadSecret(request.SigningKeys, "signing key");
+        var signer = KeyFiles.ResolveSigner(signingKeys, request.Signer);
+        _ = OpenPgpSignatures.SignDetached(Encoding.UTF8.GetBytes("hubdr-passphrase-check"), signingKeys, signer.Fingerprint, request.SigningPassphrase);
+        log.Verbose($"Signing with {signer.Fingerprint}; encrypting to {string.Join(", ", recipients.Keys.Select(k => k.Fingerprint))}.");
+
+        await using var store = StoreFactory.Create(request.Store);
+        await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
+        var engine = DatabaseEngineFactory.Create(request.Database);
+        var dbInfo = await engine.PreflightAsync(ct).ConfigureAwait(false);
+        log.Verbose($"Database pre-flight passed: {dbInfo.Engine} {dbInfo.ServerVersion}, database '{dbInfo.Database}'.");
+
+        var redactor = new Redactor(request.Sources.SecretNames);
+        var collected = await new SourceCollector(request.Sources, redactor, log).CollectAsync(ct).ConfigureAwait(false);
+        byte[]? keyMetadata = null;
+        if (request.KeyMetadataPath is { } kmPath)
+        {
+            if (!File.Exists(kmPath))
+            {
+                throw new HubDrException("KeyMetadataNotFound", HubErrorCategory.ObjectNotFound, $"Key metadata file '{kmPath}' does not exist.") { Target = kmPath };
+            }
+
+            keyMetadata = KeyMetadata.Load(kmPath).ToJson();
+        }
+
+        var created = DateTimeOffset.UtcNow;
+        var backupId = ObjectLayout.NewBackupId(created);
+        var folder = ObjectLayout.Folder(hub, backupId);
+        var archiveName = ObjectLayout.ArchiveName(compressor.Extension);
+        var archiveKey = folder + archiveName;
+        var sigKey = folder + ObjectLayout.SignatureName(archiveName);
+        log.Verbose($"Backup {backupId} of hub '{hub}' goes to {store.Location}/{folder}");
+
+        var manifest = new BackupManifest
+        {
+            BackupId = backupId,
+            Hub = hub,
+            CreatedUtc = created,
+            ToolVersion = ToolVersion,
+            HostName = Environment.MachineName,
+            RecipientKeyIds = recipients.Keys.Select(k => k.EncryptionKeyId ?? k.KeyId).ToList(),
+            SignerFingerprint = signer.Fingerprint,
+        };
+
+        byte[] archiveSignature;
+        string archiveSha;
+        long archiveSize;
+        DumpResult dump;
+        var progress = new ProgressThrottle(log, $"Backing up hub '{hub}'", null);
+        var written = new List<string>();
+        try
+        {
+            await using (var upload = await store.BeginUploadAsync(archiveKey, request.WriteOptions, ct).ConfigureAwait(false))
+            {
+                using var hashing = new HashingStream(upload.Content, leaveOpen: true, onProgress: progress.Report);
+                using var signing = new SigningStream(hashing, signingKeys, signer.Fingerprint, request.SigningPassphrase, leaveOpen: true);
+                var encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
+                var compress = compressor.Compress(encrypt, request.CompressionLevel);
+                using (var tar = new ArchiveWriter(compress, created, request.PartSize))
+                {
+                    var header = new BackupHeader { BackupId = backupId, Hub = hub, CreatedUtc = created, ToolVersion = ToolVersion, Engine = dbInfo.Engine, Compression = compressor.Name };
+                    manifest.Entries.Add(Entry(tar.AddBytes("backup-info.json", HubJson.Serialize(header)), "header"));
+                    foreach (var f in collected)
+                    {
+                        manifest.Entries.Add(Entry(tar.AddBytes(f.ArchiveName, f.Content), f.Kind));
+                    }
+
+                    if (keyMetadata is not null)
+                    {
+                        manifest.Entries.Add(Entry(tar.AddBytes("keys/keys.json", keyMetadata), "keys"));
+                    }
+
+                    log.Verbose("Dumping the database into the archive.");
+                    ChunkedEntryStream chunked;
+                    using (chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat)))
+                    {
+                        dump = await engine.DumpAsync(chunked, null, ct).ConfigureAwait(false);
+                    }
+
+                    manifest.DumpCompletedUtc = DateTimeOffset.UtcNow;
+                    manifest.Database = new ManifestDatabase
+                    {
+                        Engine = dump.Engine,
+                        ServerVersion = dump.ServerVersion,
+                        Database = dump.Database,
+                        Format = dump.Format,
+                        Entry = DumpEntryName(engine.Name, request.Database.DumpFormat),
+                        Size = chunked.TotalLength,
+                        Sha256 = chunked.Sha256,
+                        Parts = chunked.Parts.Select(p => Entry(p, "dump")).ToList(),
+                        RowCounts = new SortedDictionary<string, long>(dump.RowCounts.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
+                        Details = new SortedDictionary<string, string>(dump.Details.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
+                    };
+                    manifest.RedactedNames = redactor.RedactedNames.ToList();
+                    tar.AddBytes("manifest.json", HubJson.Serialize(manifest));
+                    tar.Finish();
+                }
+
+                compress.Dispose();
+                encrypt.Dispose();
+                signing.Flush();
+                archiveSignature = signing.FinishSignature();
+                archiveSha = hashing.Sha256;
+                archiveSize = hashing.BytesProcessed;
+                await upload.CompleteAsync(ct).ConfigureAwait(false);
+                written.Add(archiveKey);
+            }
+
+            progress.Complete();
+            log.Verbose($"Archive uploaded: {Units.Bytes(archiveSize)} (dump {Units.Bytes(manifest.Database.Size)}), SHA-256 {archiveSha}.");
+
+            await store.PutAsync(sigKey, archiveSignature, request.WriteOptions, ct).ConfigureAwait(false);
+            written.Add(sigKey);
+
+            var catalog = new CatalogRecord
+            {
+                BackupId = backupId,
+                Hub = hub,
+                CreatedUtc = created,
+                CompletedUtc = DateTimeOffset.UtcNow,
+                ToolVersion = ToolVersion,
+                Engine = dump.Engine,
+                ServerVersion = dump.ServerVersion,
+                Compression = compressor.Name,
+                Archive = archiveName,
+                ArchiveSize = archiveSize,
+                ArchiveSha256 = archiveSha,
+                ArchiveSignature = ObjectLayout.SignatureName(archiveName),
+                DumpSize = manifest.Database.Size,
+                TableCount = dump.RowCounts.Count,
+                RowCount = dump.RowCounts.Values.Sum(),
+                RecipientKeyIds = manifest.RecipientKeyIds,
+                SignerFingerprint = signer.Fingerprint,
+                RetainUntil = request.WriteOptions.RetainUntil,
+                Labels = request.Labels.ToList(),
+            };
+            var catalogBytes = HubJson.Serialize(catalog);
+            var catalogSig = OpenPgpSignatures.SignDetached(catalogBytes, signingKeys, signer.Fingerprint, request.SigningPassphrase);
+            await store.PutAsync(folder + ObjectLayout.CatalogSignatureName, catalogSig, request.WriteOptions, ct).ConfigureAwait(false);
+            written.Add(folder + ObjectLayout.CatalogSignatureName);
+
+            // Last: from here on the backup is complete and listed.
+            await store.PutAsync(folder + ObjectLayout.CatalogName, catalogBytes, request.WriteOptions, ct).ConfigureAwait(false);
+            log.Verbose($"Catalog record written; backup {backupId} is complete.");
+            return new BackupOutcome
+            {
+                Catalog = catalog,
+                Manifest = manifest,
+                StoreLocation = store.Location,
+                Duration = clock.Elapsed,
+                RedactedNames = manifest.RedactedNames,
+            };
+        }
+        catch (Exception) when (written.Count > 0)
+        {
+            // No catalog record was written, so nothing is listed as a backup; remove what we did write
+            // (best effort: Remove-ExpiredHubBackup clears leftovers after its grace period).
+            try
+            {
+                await store.DeleteAsync(written, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception cleanup) when (cleanup is not OutOfMemoryException)
+            {
+                log.Warning($"Could not remove the partial backup {backupId}: {cleanup.Message}");
+            }
+
+            throw;
+        }
+        finally
+        {
+            progress.Complete();
+        }
+    }
+
+    /// <summary>Name of the dump inside the tar; the extension tells restore the format.</summary>
+    public static string DumpEntryName(string engine, string? format) =>
+        engine == "postgres" && !string.Equals(format, "plain", StringComparison.OrdinalIgnoreCase) ? "db/dump.pgdump" : "db/dump.sql";
+
+    /// <summary>The restore format for a dump entry: "custom" (pg_dump -Fc), "plain" (postgres SQL) or "sql".</summary>
+    public static string DumpFormatOf(string engine, string entryName) =>
+        entryName.EndsWith(".pgdump", StringComparison.Ordinal) ? "custom" : engine == "postgres" ? "plain" : "sql";
+
+    private static ManifestEntry Entry(ArchiveEntryInfo e, string kind) => new() { Name = e.Name, Size = e.Size, Sha256 = e.Sha256, Kind = kind };
+}

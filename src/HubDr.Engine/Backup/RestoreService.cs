@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using HubDr.Engine.Archive;
+using HubDr.Engine.Compression;
+using HubDr.Engine.Crypto;
+using HubDr.Engine.Databases;
+using HubDr.Engine.IO;
+using HubDr.Engine.Sources;
+using HubDr.Engine.Stores;
+
+namespace HubDr.Engine.Backup;
+
+public sealed class RestoreRequest
+{
+    public required StoreSpec Store { get; init; }
+    public required string Hub { get; init; }
+    public required string BackupId { get; init; }
+    public required OpenPgpKeySet TrustedSigners { get; init; }
+
+    /// <summary>Current and retired secret keys; the one the backup was encrypted to is picked by key id.</summary>
+    public required OpenPgpKeySet SecretKeys { get; init; }
+
+    /// <summary>Passphrase for a secret key, by its primary fingerprint.</summary>
+    public required Func<string, char[]?> PassphraseFor { get; init; }
+
+    /// <summary>Database to restore into; null restores files only.</summary>
+    public DatabaseSpec? Database { get; init; }
+
+    /// <summary>Folder that receives config/, manifests/, keys/ and the manifest; null skips files.</summary>
+    public string? FilesTarget { get; init; }
+
+    public bool Force { get; init; }
+
+    /// <summary>E.g. "hub-cli import-config --input {path}" ({path} = the files target folder).</summary>
+    public string? ImportCommand { get; init; }
+
+    public RestoreOptions Options { get; init; } = new();
+}
+
+public sealed record RowCountCheck(string Table, long Expected, long Actual)
+{
+    public bool Matches => Expected == Actual;
+}
+
+public sealed class RestoreOutcome
+{
+    public required VerifyResult Verification { get; init; }
+    public required BackupManifest Manifest { get; init; }
+    public required string DecryptedWithKey { get; init; }
+    public IReadOnlyList<string> FilesRestored { get; init; } = [];
+    public IReadOnlyList<RowCountCheck> RowCounts { get; init; } = [];
+    public IReadOnlyList<string> IntegrityProblems { get; init; } = [];
+    public bool RowCountsMatch => RowCounts.All(r => r.Matches);
+    public string? DatabaseTarget { get; init; }
+    public string? FilesTarget { get; init; }
+    public TimeSpan VerifyDuration { get; init; }
+    public TimeSpan RestoreDuration { get; init; }
+    public TimeSpan CheckDuration { get; init; }
+    public TimeSpan Duration { get; init; }
+}
+
+/// <summary>
+/// Restore-HubBackup: refuse non-empty targets, verify the signature over the stored bytes (pass 1), then stream
+/// the same bytes again through SHA-256 (must equal the verified hash) → decrypt (MDC checked) → decompress → tar
+/// → database and files (pass 2), then compare row counts with the manifest and run integrity checks.
+/// </summary>
+public static class RestoreService
+{
+    public static async Task<RestoreOutcome> RestoreAsync(RestoreRequest request, IOperationLog log, CancellationToken ct)
+    {
+        var total = Stopwatch.StartNew();
+        var hub = ObjectLayout.ValidateHub(request.Hub);
+        await using var store = StoreFactory.Create(request.Store);
+        await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
+
+        // 1. Targets first: nothing is downloaded if we would refuse anyway.
+        IDatabaseEngine? engine = request.Database is null ? null : DatabaseEngineFactory.Create(request.Database);
+        if (engine is not null && !request.Force && !await engine.TargetIsEmptyAsync(ct).ConfigureAwait(false))
+        {
+            throw new HubDrException("RestoreTargetNotEmpty", HubErrorCategory.ResourceExists,
+                "The target database is not empty. Restore into an empty database, or pass -Force to replace its contents.");
+        }
+
+        if (request.FilesTarget is { } ft && !request.Force && Directory.Exists(ft) && Directory.EnumerateFileSystemEntries(ft).Any())
+        {
+            throw new HubDrException("RestoreTargetNotEmpty", HubErrorCategory.ResourceExists,
+                $"The target folder '{ft}' is not empty. Use an empty folder, or pass -Force to overwrite.") { Target = ft };
+        }
+
+        // 2. Verify before anything is restored.
+        var verification = await VerifyService.VerifyAsync(store, hub, request.BackupId, request.TrustedSigners, log, ct).ConfigureAwait(false);
+        if (!verification.IsValid)
+        {
+            throw new HubDrException("BackupSignatureInvalid", HubErrorCategory.SecurityError,
+                $"Backup {hub}/{request.BackupId} failed verification ({verification.Status}): {verification.Reason} Nothing was restored.") { Target = request.BackupId };
+        }
+
+        var catalog = verification.Catalog!;
+        var compressor = Compressors.Get(catalog.Compression);
+        var folder = ObjectLayout.Folder(hub, request.BackupId);
+        var restoreClock = Stopwatch.StartNew();
+        var files = new List<string>();
+        BackupManifest? manifest = null;
+        BackupHeader? header = null;
+        DecryptionInfo info;
+        string? dumpSha = null;
+        long dumpSize = 0;
+        var actualEntries = new Dictionary<string, (long Size, string Sha)>(StringComparer.Ordinal);
+        var progress = new ProgressThrottle(log, $"Restoring {hub}/{request.BackupId}", catalog.ArchiveSize);
+
+        await using (var raw = await store.OpenReadAsync(folder + catalog.Archive, ct).ConfigureAwait(false))
+        {
+            using var hashing = new HashingStream(raw, leaveOpen: true, onProgress: progress.Report);
+            using var plain = OpenPgpEncryption.OpenDecrypt(hashing, request.SecretKeys, request.PassphraseFor, out info);
+            log.Verbose($"Decrypting with key {info.KeyId} ({info.Fingerprint}); the backup was encrypted to {string.Join(", ", info.RecipientKeyIds)}.");
+            using var decompressed = compressor.Decompress(plain);
+            using var reader = new ArchiveReader(decompressed);
+            var first = true;
+            for (var entry = reader.Next(); entry is not null; entry = reader.Next())
+            {
+                if (first)
+                {
+                    if (entry.Name != "backup-info.json")
+                    {
+                        throw new HubDrException("ArchiveLayoutInvalid", HubErrorCategory.InvalidData, $"The archive does not start with backup-info.json (found '{entry.Name}').");
+                    }
+
+                    header = HubJson.Deserialize<BackupHeader>(await ReadSmallAsync(entry, ct).ConfigureAwait(false), "backup-info.json");
+                    if (header.BackupId != request.BackupId || header.Hub != hub)
+                    {
+                        throw new HubDrException("ArchiveLayoutInvalid", HubErrorCategory.InvalidData, $"The archive is backup {header.Hub}/{header.BackupId}, not {hub}/{request.BackupId}.");
+                    }
+
+                    first = false;
+                    continue;
+                }
+
+                if (entry.Name.StartsWith("db/", StringComparison.Ordinal))
+                {
+                    var baseName = PartBase(entry.Name);
+                    if (engine is null)
+                    {
+                        log.Verbose("No target database given: skipping the database dump.");
+                        using var skip = ChunkedEntryReader.Open(reader, entry, []);
+                        await skip.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    log.Verbose($"Preparing the target database ({(request.Force ? "replacing contents" : "must be empty")}).");
+                    await engine.PrepareTargetAsync(request.Force, ct).ConfigureAwait(false);
+                    var format = BackupService.DumpFormatOf(engine.Name, baseName);
+                    using var dumpStream = new HashingStream(ChunkedEntryReader.Open(reader, entry, []), leaveOpen: false);
+                    log.Verbose($"Restoring the {format} dump with the {engine.Name} engine.");
+                    await engine.RestoreAsync(dumpStream, format, request.Options, ct).ConfigureAwait(false);
+                    await dumpStream.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+                    dumpSha = dumpStream.Sha256;
+                    dumpSize = dumpStream.BytesProcessed;
+                    continue;
+                }
+
+                var content = await ReadSmallAsync(entry, ct).ConfigureAwait(false);
+                actualEntries[entry.Name] = (content.Length, Sha256Hex(content));
+                if (entry.Name == "manifest.json")
+                {
+                    manifest = HubJson.Deserialize<BackupManifest>(content, "manifest.json");
+                    continue;
+                }
+
+                if (request.FilesTarget is not null)
+                {
+                    files.Add(WriteFile(request.FilesTarget, entry.Name, content));
+                }
+            }
+
+            // Read to the very end so the OpenPGP integrity check (MDC) runs over every byte.
+            await decompressed.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            await plain.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            await hashing.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            if (!string.Equals(hashing.Sha256, verification.ArchiveSha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new HubDrException("ArchiveChangedDuringRestore", HubErrorCategory.SecurityError,
+                    "The archive changed between verification and restore; the restored data must not be used. Restore again.");
+            }
+        }
+
+        progress.Complete();
+        var restoreDuration = restoreClock.Elapsed;
+        if (manifest is null || header is null)
+        {
+            throw new HubDrException("ArchiveLayoutInvalid", HubErrorCategory.InvalidData, "The archive has no manifest.json.");
+        }
+
+        foreach (var e in manifest.Entries.Where(e => e.Kind != "dump"))
+        {
+            if (!actualEntries.TryGetValue(e.Name, out var got) || got.Size != e.Size || !string.Equals(got.Sha, e.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new HubDrException("ArchiveEntryChecksumMismatch", HubErrorCategory.InvalidData, $"Archive entry '{e.Name}' does not match the manifest.") { Target = e.Name };
+            }
+        }
+
+        if (engine is not null && (dumpSha != manifest.Database.Sha256 || dumpSize != manifest.Database.Size))
+        {
+            throw new HubDrException("ArchiveEntryChecksumMismatch", HubErrorCategory.InvalidData, "The database dump does not match the manifest (size or SHA-256).");
+        }
+
+        var checkClock = Stopwatch.StartNew();
+        var rowChecks = new List<RowCountCheck>();
+        IReadOnlyList<string> integrity = [];
+        if (engine is not null)
+        {
+            var actual = await engine.CountRowsAsync(ct).ConfigureAwait(false);
+            foreach (var (table, expected) in manifest.Database.RowCounts)
+            {
+                rowChecks.Add(new RowCountCheck(table, expected, actual.TryGetValue(table, out var a) ? a : -1));
+            }
+
+            integrity = await engine.CheckIntegrityAsync(ct).ConfigureAwait(false);
+            log.Verbose($"Row counts: {rowChecks.Count(r => r.Matches)} of {rowChecks.Count} tables match the manifest; integrity problems: {integrity.Count}.");
+        }
+
+        if (request.ImportCommand is { } import && request.FilesTarget is not null)
+        {
+            log.Verbose("Running the import command.");
+            var (exit, _, stderr) = await HubCommand.RunAsync(import, new Dictionary<string, string> { ["path"] = Path.GetFullPath(request.FilesTarget) }, null, TimeSpan.FromMinutes(30), ct).ConfigureAwait(false);
+            if (exit != 0)
+            {
+                throw new HubDrException("ImportCommandFailed", HubErrorCategory.InvalidOperation,
+                    $"The import command exited with code {exit}: {new Redactor().RedactText(stderr.Trim())}");
+            }
+        }
+
+        return new RestoreOutcome
+        {
+            Verification = verification,
+            Manifest = manifest,
+            DecryptedWithKey = info.Fingerprint,
+            FilesRestored = files,
+            RowCounts = rowChecks,
+            IntegrityProblems = integrity,
+            DatabaseTarget = engine is null ? null : request.Database!.Engine,
+            FilesTarget = request.FilesTarget is null ? null : Path.GetFullPath(request.FilesTarget),
+            VerifyDuration = verification.Duration,
+            RestoreDuration = restoreDuration,
+            CheckDuration = checkClock.Elapsed,
+            Duration = total.Elapsed,
+        };
+    }
+
+    private static string PartBase(string name)
+    {
+        var i = name.LastIndexOf(".part-", StringComparison.Ordinal);
+        return i < 0 ? name : name[..i];
+    }
+
+    private static async Task<byte[]> ReadSmallAsync(ArchiveEntry entry, CancellationToken ct)
+    {
+        if (entry.Size > SourceCollector.MaxFileSize + (1 << 20))
+        {
+            throw new HubDrException("ArchiveEntryTooLarge", HubErrorCategory.InvalidData, $"Archive entry '{entry.Name}' is unexpectedly large ({entry.Size} bytes).");
+        }
+
+        var buf = new byte[entry.Size];
+        await entry.Content.ReadExactlyAsync(buf, ct).ConfigureAwait(false);
+        return buf;
+    }
+
+    private static string WriteFile(string targetRoot, string name, byte[] content)
+    {
+        var root = Path.GetFullPath(targetRoot);
+        var path = Path.GetFullPath(Path.Combine(root, name.Replace('/', Path.DirectorySeparatorChar)));
+        if (!path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new HubDrException("ArchiveUnsafeEntry", HubErrorCategory.InvalidData, $"Archive entry '{name}' would be written outside the target folder.") { Target = name };
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, content);
+        return path;
+    }
+
+    private static string Sha256Hex(byte[] data) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data)).ToLowerInvariant();
+}
