@@ -123,11 +123,12 @@ public readonly record struct RetentionDuration(int Years, int Months, int Days,
         return sb.Length == 0 ? "0d" : sb.ToString();
     }
 
-    /// <summary>Like <see cref="ToString"/>, but a whole number of weeks also shows as weeks: "84d (12w)".</summary>
+    /// <summary>Like <see cref="ToString"/>, but a pure day count of 4 weeks or more that is a whole number of weeks
+    /// also shows as weeks: "84d (12w)" (short spans such as "14d" stay as they are).</summary>
     public string ToDisplayString()
     {
         var s = ToString();
-        if (Years == 0 && Months == 0 && Hours == 0 && Days > 0 && Days % 7 == 0)
+        if (Years == 0 && Months == 0 && Hours == 0 && Days >= 28 && Days % 7 == 0)
         {
             s += $" ({(Days / 7).ToString(CultureInfo.InvariantCulture)}w)";
         }
