@@ -304,7 +304,7 @@ public sealed class RetentionPlannerTests
         Assert.Equal(["2026-05-03", "2026-04-26"], KeptIds(plan));
         Assert.Equal(["within-weekly 2026-W17"], plan.Single(d => d.Candidate.Id == "2026-04-26").Reasons);
 
-        // When the count outlives the history, the oldest backup is kept as well (restic >= 0.17).
+        // When the count outlives the history, the oldest backup is kept as well (current restic).
         plan = RetentionPlanner.Plan(input, new RetentionPolicy { KeepMonthly = 5 });
         Assert.Equal(["2026-05-03", "2026-04-26", "2026-03-15", "2026-03-01"], KeptIds(plan));
         Assert.Equal(["oldest monthly 2026-03"], plan.Single(d => d.Candidate.Id == "2026-03-01").Reasons);
