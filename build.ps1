@@ -1,0 +1,241 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests, demonstrates and packages HubDr.
+
+.DESCRIPTION
+    Tasks:
+      Build    - compile the solution (warnings are errors) and lay out the module in out/HubDr
+                 (HubDr.Cmdlets.dll beside the manifest; the engine and its NuGet dependencies in dependencies/).
+      Test     - Build, restore the pinned test tools from NuGet (Pester, an old BouncyCastle for the isolation test),
+                 start throwaway PostgreSQL/MariaDB servers and S3/Azure emulators on loopback, run the engine tests
+                 (xunit) and the module tests (Pester), stop everything, print "N passed, N failed, N skipped".
+      Demo     - Build, then the whole flow on the embedded default (SQLite + a local folder store).
+      Package  - Build, then out/HubDr-<version>.zip (Import-Module / PSGallery layout) and out/HubDr.zip
+                 (Azure Automation: module files at the zip root).
+      Bench    - the benchmark harness in bench/ (see docs/performance.md).
+      Lint     - PSScriptAnalyzer-free static check of the repo's PowerShell (parser errors, unapproved verbs, aliases).
+
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 Demo
+
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 Test
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Build', 'Test', 'Demo', 'Package', 'Bench', 'Lint')]
+    [string[]] $Task = 'Build',
+
+    [string] $Configuration = 'Release',
+
+    # Test: which suites to run.
+    [ValidateSet('engine', 'pester')]
+    [string[]] $Suite = @('engine', 'pester'),
+
+    # Test: skip starting database servers / storage emulators (their tests then fail, loudly).
+    [switch] $NoServices,
+
+    # Test: extra filter for the engine tests (dotnet test --filter), and Pester tags.
+    [string] $EngineFilter,
+    [string[]] $PesterTag,
+
+    # Bench: size of the generated PostgreSQL database in MB.
+    [int] $BenchSizeMB = 1536
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleOut = Join-Path $Out 'HubDr'
+$BuildDir = Join-Path $Root 'build'
+$ResultsDir = Join-Path $BuildDir 'test-results'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+$env:DOTNET_NOLOGO = '1'
+
+function Invoke-Native {
+    param([Parameter(Mandatory)][string] $What, [Parameter(Mandatory)][scriptblock] $Command)
+    & $Command
+    if ($LASTEXITCODE -ne 0) { throw "$What failed (exit code $LASTEXITCODE)." }
+}
+
+function Get-PwshCommand {
+    # Under 'dotnet pwsh' the process is dotnet running pwsh.dll; elsewhere it is pwsh itself.
+    $exe = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { return @($exe, (Join-Path $PSHOME 'pwsh.dll')) }
+    return @($exe)
+}
+
+function Install-Prerequisite {
+    <# Debian packages the tests and the demo drive for real (gpg, tar, sqlite3, zstd). Installed only when missing. #>
+    param([string[]] $Command)
+    $missing = @($Command | Where-Object { -not (Get-Command $_ -ErrorAction SilentlyContinue) })
+    if ($missing.Count -eq 0) { return }
+    $packages = $missing | ForEach-Object { @{ gpg = 'gnupg'; sqlite3 = 'sqlite3'; zstd = 'zstd'; tar = 'tar'; gzip = 'gzip' }[$_] ?? $_ }
+    if ($IsWindows -or -not (Get-Command apt-get -ErrorAction SilentlyContinue)) {
+        throw "Missing tools: $($missing -join ', '). Install $($packages -join ', ') and run again."
+    }
+    Write-Host "== Installing $($packages -join ', ') (apt)" -ForegroundColor Cyan
+    if ((& id -u) -ne '0') { throw "Missing tools: $($missing -join ', '). Run: sudo apt-get install $($packages -join ' ')" }
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    & apt-get update -qq
+    Invoke-Native 'apt-get install' { apt-get install -y -qq --no-install-recommends @packages }
+}
+
+function Invoke-Build {
+    Write-Host '== Build' -ForegroundColor Cyan
+    Invoke-Native 'dotnet build' { dotnet build (Join-Path $Root 'HubDr.sln') -c $Configuration --nologo -v:q -clp:ErrorsOnly }
+    if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $ModuleOut -Force
+    Invoke-Native 'publish engine' {
+        dotnet publish (Join-Path $Root 'src/HubDr.Engine/HubDr.Engine.csproj') -c $Configuration --no-build --nologo -v:q -o (Join-Path $ModuleOut 'dependencies')
+    }
+    $cmdletBin = Join-Path $Root "src/HubDr.Cmdlets/bin/$Configuration/net8.0"
+    Copy-Item (Join-Path $cmdletBin 'HubDr.Cmdlets.dll'), (Join-Path $cmdletBin 'HubDr.Cmdlets.pdb') $ModuleOut
+    Copy-Item (Join-Path $Root 'module/*') $ModuleOut -Recurse
+    $help = Join-Path $Root 'docs/help'
+    if (Test-Path (Join-Path $Root 'tools/New-MamlHelp.ps1')) {
+        & (Join-Path $Root 'tools/New-MamlHelp.ps1') -MarkdownPath $help -OutputPath (Join-Path $ModuleOut 'en-US')
+    }
+    $null = Test-ModuleManifest (Join-Path $ModuleOut 'HubDr.psd1')
+    Write-Host "Module laid out in $ModuleOut"
+}
+
+function Restore-TestTool {
+    $packages = Join-Path $BuildDir 'packages'
+    Invoke-Native 'restore test tools' { dotnet restore (Join-Path $Root 'tests/tools/Tools.csproj') --packages $packages --nologo -v:q }
+    $env:HUBDR_PESTER_PATH = Join-Path $packages 'pester/5.7.1/tools/Pester.psd1'
+    $env:HUBDR_OLD_BC_PATH = Join-Path $packages 'bouncycastle.cryptography/2.4.0/lib/net6.0/BouncyCastle.Cryptography.dll'
+    foreach ($p in $env:HUBDR_PESTER_PATH, $env:HUBDR_OLD_BC_PATH) { if (-not (Test-Path $p)) { throw "Test tool missing after restore: $p" } }
+}
+
+function Import-EnvFile([string] $Path) {
+    foreach ($line in Get-Content $Path) {
+        if ($line -match '^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$') { [Environment]::SetEnvironmentVariable($Matches[1], $Matches[2]) }
+    }
+}
+
+# Services: each is a script with 'start <dir>' / 'stop <dir>' that writes <dir>/*.env.
+function Get-ServiceScript {
+    @(
+        @{ Name = 'database servers'; Script = Join-Path $Root 'tests/servers/servers.sh'; Dir = Join-Path $BuildDir 'servers'; Env = 'servers.env' }
+        @{ Name = 'storage emulators'; Script = Join-Path $Root 'tests/emulators/emulators.sh'; Dir = Join-Path $BuildDir 'emulators'; Env = 'emulators.env' }
+    ) | Where-Object { Test-Path $_.Script }
+}
+
+function Start-TestService {
+    foreach ($s in Get-ServiceScript) {
+        Write-Host "== Starting $($s.Name)" -ForegroundColor Cyan
+        & bash $s.Script stop $s.Dir *> $null
+        & bash $s.Script start $s.Dir
+        if ($LASTEXITCODE -ne 0) { throw "Starting $($s.Name) failed (exit code $LASTEXITCODE)." }
+        Import-EnvFile (Join-Path $s.Dir $s.Env)
+    }
+}
+
+function Stop-TestService {
+    foreach ($s in Get-ServiceScript) {
+        Write-Host "== Stopping $($s.Name)" -ForegroundColor Cyan
+        & bash $s.Script stop $s.Dir
+    }
+}
+
+function Invoke-EngineTest {
+    Write-Host '== Engine tests (xunit)' -ForegroundColor Cyan
+    $trx = Join-Path $ResultsDir 'engine.trx'
+    if (Test-Path $trx) { Remove-Item $trx }
+    $testArgs = @('test', (Join-Path $Root 'tests/HubDr.Engine.Tests/HubDr.Engine.Tests.csproj'), '-c', $Configuration, '--no-build', '--nologo',
+        '--logger', 'trx;LogFileName=engine.trx', '--logger', 'console;verbosity=normal', '--results-directory', $ResultsDir)
+    if ($EngineFilter) { $testArgs += @('--filter', $EngineFilter) }
+    & dotnet @testArgs
+    $exit = $LASTEXITCODE
+    if (-not (Test-Path $trx)) { return @{ Passed = 0; Failed = 1; Skipped = 0; Note = "engine tests produced no results (exit $exit)" } }
+    $c = ([xml](Get-Content $trx -Raw)).TestRun.ResultSummary.Counters
+    $failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+    if ($exit -ne 0 -and $failed -eq 0) { $failed = 1 }
+    return @{ Passed = [int]$c.passed; Failed = $failed; Skipped = [int]$c.notExecuted + [int]$c.inconclusive }
+}
+
+function Invoke-PesterTest {
+    Write-Host '== Module tests (Pester)' -ForegroundColor Cyan
+    $json = Join-Path $ResultsDir 'pester.json'
+    if (Test-Path $json) { Remove-Item $json }
+    $pwsh = Get-PwshCommand
+    $runner = Join-Path $Root 'tests/pester/Invoke-PesterSuite.ps1'
+    $tagArgs = if ($PesterTag) { @('-Tag', ($PesterTag -join ',')) } else { @() }
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runner -ResultPath $json -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') @tagArgs
+    if (-not (Test-Path $json)) { return @{ Passed = 0; Failed = 1; Skipped = 0; Note = 'Pester produced no results' } }
+    $r = Get-Content $json -Raw | ConvertFrom-Json
+    return @{ Passed = [int]$r.Passed; Failed = [int]$r.Failed; Skipped = [int]$r.Skipped }
+}
+
+function Invoke-Test {
+    Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd
+    Invoke-Build
+    Restore-TestTool
+    $null = New-Item -ItemType Directory -Path $ResultsDir -Force
+    $totals = @{ Passed = 0; Failed = 0; Skipped = 0 }
+    $notes = @()
+    try {
+        if (-not $NoServices) { Start-TestService }
+        if ('engine' -in $Suite) { $r = Invoke-EngineTest; $totals.Passed += $r.Passed; $totals.Failed += $r.Failed; $totals.Skipped += $r.Skipped; if ($r['Note']) { $notes += $r.Note } }
+        if ('pester' -in $Suite) { $r = Invoke-PesterTest; $totals.Passed += $r.Passed; $totals.Failed += $r.Failed; $totals.Skipped += $r.Skipped; if ($r['Note']) { $notes += $r.Note } }
+    }
+    catch {
+        $notes += "test run aborted: $($_.Exception.Message)"
+        $totals.Failed += 1
+    }
+    finally {
+        if (-not $NoServices) { try { Stop-TestService } catch { Write-Warning "Stopping services: $($_.Exception.Message)" } }
+    }
+    foreach ($n in $notes) { Write-Host "NOTE: $n" -ForegroundColor Yellow }
+    Write-Host ''
+    Write-Host "$($totals.Passed) passed, $($totals.Failed) failed, $($totals.Skipped) skipped"
+    if ($totals.Failed -gt 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    Install-Prerequisite -Command sqlite3
+    Invoke-Build
+    $pwsh = Get-PwshCommand
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File (Join-Path $Root 'examples/demo.ps1') -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') -WorkPath (Join-Path $Out 'demo')
+    if ($LASTEXITCODE -ne 0) { throw "Demo failed (exit code $LASTEXITCODE)." }
+}
+
+function Invoke-Package {
+    Invoke-Build
+    $version = (Import-PowerShellDataFile (Join-Path $ModuleOut 'HubDr.psd1')).ModuleVersion
+    $zip = Join-Path $Out "HubDr-$version.zip"
+    $aa = Join-Path $Out 'HubDr.zip'
+    Remove-Item $zip, $aa -ErrorAction SilentlyContinue
+    # Import-Module / PSGallery layout: a HubDr/ folder inside the zip.
+    Compress-Archive -Path $ModuleOut -DestinationPath $zip
+    # Azure Automation: the zip is named after the module and holds the module files at its root.
+    Compress-Archive -Path (Join-Path $ModuleOut '*') -DestinationPath $aa
+    Write-Host "Packages: $zip, $aa"
+}
+
+function Invoke-Bench {
+    Invoke-Build
+    $pwsh = Get-PwshCommand
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') -SizeMB $BenchSizeMB
+    if ($LASTEXITCODE -ne 0) { throw "Benchmark failed (exit code $LASTEXITCODE)." }
+}
+
+function Invoke-Lint {
+    & (Join-Path $Root 'tools/Test-ScriptQuality.ps1') -Path $Root
+    if ($LASTEXITCODE -ne 0) { exit 1 }
+}
+
+foreach ($t in $Task) {
+    switch ($t) {
+        'Build' { Invoke-Build }
+        'Test' { Invoke-Test }
+        'Demo' { Invoke-Demo }
+        'Package' { Invoke-Package }
+        'Bench' { Invoke-Bench }
+        'Lint' { Invoke-Lint }
+    }
+}

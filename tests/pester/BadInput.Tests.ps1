@@ -1,0 +1,197 @@
+#requires -Version 7.4
+# Every kind of bad input gets a clear, typed error — never a stack dump, never a restore from unverified data.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module $env:HUBDR_MODULE_PATH -Force
+    $script:work = New-TestDirectory 'hubdr-bad'
+    $script:keys = New-TestKeySet -Path (Join-Path $work 'keys')
+    $script:store = Join-Path $work 'store'
+    $null = New-Item -ItemType Directory $store
+    $script:db = Join-Path $work 'hub.db'
+    New-SampleSqliteHub -Path $db -Rows 200
+    $script:common = @{
+        Store = $store; Hub = 'contoso'; DatabaseEngine = 'sqlite'; ConnectionString = $db
+        RecipientKeyPath = @($keys.Ops.PublicKeyPath, $keys.Escrow.PublicKeyPath); SigningKeyPath = $keys.Ops.SecretKeyPath; Passphrase = $keys.Passphrase
+    }
+    $script:a = New-HubBackup @common
+    $script:b = New-HubBackup @common
+    $script:restoreArgs = @{ SecretKeyPath = $keys.Ops.SecretKeyPath; Passphrase = $keys.Passphrase; TrustedSignerKeyPath = $keys.Ops.PublicKeyPath }
+    function script:Get-ArchivePath([string] $StorePath, $Backup) {
+        Get-ChildItem (Join-Path $StorePath "$($Backup.Hub)/$($Backup.BackupId)") -Filter 'archive.tar*.gpg' | Select-Object -First 1 -ExpandProperty FullName
+    }
+    function script:Test-Copy([string] $StorePath, $Backup) {
+        Test-HubBackupSignature -Store $StorePath -Hub $Backup.Hub -BackupId $Backup.BackupId -TrustedSignerKeyPath $keys.Ops.PublicKeyPath
+    }
+    function script:Restore-Copy([string] $StorePath, $Backup, [string] $Target) {
+        Restore-HubBackup -Store $StorePath -Hub $Backup.Hub -BackupId $Backup.BackupId -Target $Target -TargetEngine sqlite @restoreArgs
+    }
+}
+
+AfterAll { Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue }
+
+Describe 'Tampered archives' {
+    It 'detects a flipped byte and refuses to restore it' {
+        $s = Copy-BackupFolder -Store $store -Backup $a -Destination (Join-Path $work 'flip')
+        $path = Get-ArchivePath $s $a
+        $bytes = [IO.File]::ReadAllBytes($path)
+        $bytes[[int]($bytes.Length / 2)] = $bytes[[int]($bytes.Length / 2)] -bxor 0x01
+        [IO.File]::WriteAllBytes($path, $bytes)
+        $r = Test-Copy $s $a
+        $r.IsValid | Should -BeFalse
+        $r.Status | Should -Be 'Tampered'
+        $target = Join-Path $work 'flip.db'
+        $e = Get-HubError { Restore-Copy $s $a $target }
+        Assert-HubError $e 'BackupSignatureInvalid' 'SecurityError'
+        Test-Path $target | Should -BeFalse
+    }
+
+    It 'detects a truncated archive' {
+        $s = Copy-BackupFolder -Store $store -Backup $a -Destination (Join-Path $work 'trunc')
+        $path = Get-ArchivePath $s $a
+        $fs = [IO.File]::Open($path, 'Open'); $fs.SetLength([long]($fs.Length * 0.6)); $fs.Dispose()
+        (Test-Copy $s $a).Status | Should -Be 'Truncated'
+        Assert-HubError (Get-HubError { Restore-Copy $s $a (Join-Path $work 'trunc.db') }) 'BackupSignatureInvalid' 'SecurityError'
+    }
+
+    It 'reports a deleted signature' {
+        $s = Copy-BackupFolder -Store $store -Backup $a -Destination (Join-Path $work 'nosig')
+        Remove-Item ((Get-ArchivePath $s $a) + '.sig')
+        $r = Test-Copy $s $a
+        $r.Status | Should -Be 'MissingSignature'
+        Assert-HubError (Get-HubError { Restore-Copy $s $a (Join-Path $work 'nosig.db') }) 'BackupSignatureInvalid' 'SecurityError'
+    }
+
+    It 'treats a valid signature by a key that is not trusted as a failure' {
+        $r = Test-HubBackupSignature -Store $store -Hub contoso -BackupId $a.BackupId -TrustedSignerKeyPath $keys.Escrow.PublicKeyPath
+        $r.IsValid | Should -BeFalse
+        $r.Status | Should -Be 'UntrustedSigner'
+        # A backup signed by a key nobody trusts.
+        $rogue = New-HubBackupKey -UserId 'Rogue <rogue@example.test>' -Algorithm EcdsaP256 -Passphrase $keys.Passphrase -OutputPath (Join-Path $work 'rogue')
+        $rs = Join-Path $work 'roguestore'; $null = New-Item -ItemType Directory $rs
+        $c = $common.Clone(); $c.Store = $rs; $c.SigningKeyPath = $rogue.SecretKeyPath
+        $rb = New-HubBackup @c
+        (Test-HubBackupSignature -InputObject $rb -TrustedSignerKeyPath $keys.Ops.PublicKeyPath).Status | Should -Be 'UntrustedSigner'
+        Assert-HubError (Get-HubError { $rb | Restore-HubBackup -Target (Join-Path $work 'rogue.db') @restoreArgs }) 'BackupSignatureInvalid' 'SecurityError'
+    }
+
+    It 'detects catalog records swapped between two backups' {
+        $s = Join-Path $work 'swap'
+        $null = Copy-BackupFolder -Store $store -Backup $a -Destination $s
+        $null = Copy-BackupFolder -Store $store -Backup $b -Destination $s
+        $fa = Join-Path $s "contoso/$($a.BackupId)"; $fb = Join-Path $s "contoso/$($b.BackupId)"
+        foreach ($n in 'catalog.json', 'catalog.json.sig') {
+            Move-Item (Join-Path $fa $n) (Join-Path $s "tmp-$n")
+            Move-Item (Join-Path $fb $n) (Join-Path $fa $n)
+            Move-Item (Join-Path $s "tmp-$n") (Join-Path $fb $n)
+        }
+        (Test-Copy $s $a).Status | Should -Be 'CatalogMismatch'
+        (Test-Copy $s $b).Status | Should -Be 'CatalogMismatch'
+        Assert-HubError (Get-HubError { Restore-Copy $s $a (Join-Path $work 'swap.db') }) 'BackupSignatureInvalid' 'SecurityError'
+    }
+
+    It 'reports an edited catalog record as tampered' {
+        $s = Copy-BackupFolder -Store $store -Backup $a -Destination (Join-Path $work 'editcat')
+        $cat = Join-Path $s "contoso/$($a.BackupId)/catalog.json"
+        (Get-Content $cat -Raw) -replace '"rowCount": \d+', '"rowCount": 1' | Set-Content $cat -NoNewline
+        (Test-Copy $s $a).Status | Should -Be 'Tampered'
+    }
+}
+
+Describe 'Keys and passphrases' {
+    It 'fails clearly with a key the backup was not encrypted to' {
+        $other = New-HubBackupKey -UserId 'Other <other@example.test>' -Algorithm EcdsaP256 -Passphrase $keys.Passphrase -OutputPath (Join-Path $work 'other')
+        $e = Get-HubError { $a | Restore-HubBackup -Target (Join-Path $work 'wrongkey.db') -SecretKeyPath $other.SecretKeyPath -Passphrase $keys.Passphrase -TrustedSignerKeyPath $keys.Ops.PublicKeyPath }
+        Assert-HubError $e 'DecryptionKeyNotFound' 'SecurityError'
+        "$e" | Should -Match ([regex]::Escape($a.RecipientKeyIds[0]))
+    }
+
+    It 'fails clearly with a wrong passphrase, for restore and for backup' {
+        $bad = ConvertTo-TestSecureString 'not the passphrase'
+        $e = Get-HubError { $a | Restore-HubBackup -Target (Join-Path $work 'wrongpass.db') -SecretKeyPath $keys.Ops.SecretKeyPath -Passphrase $bad -TrustedSignerKeyPath $keys.Ops.PublicKeyPath }
+        Assert-HubError $e 'KeyPassphraseInvalid' 'AuthenticationError'
+        $c = $common.Clone(); $c.Passphrase = $bad
+        $before = (Get-ChildItem $store -Recurse -File).Count
+        Assert-HubError (Get-HubError { New-HubBackup @c }) 'KeyPassphraseInvalid' 'AuthenticationError'
+        (Get-ChildItem $store -Recurse -File).Count | Should -Be $before
+    }
+}
+
+Describe 'Stores and targets' {
+    It 'fails clearly on a missing store' {
+        $c = $common.Clone(); $c.Store = Join-Path $work 'does-not-exist'
+        Assert-HubError (Get-HubError { New-HubBackup @c }) 'StoreNotFound' 'ObjectNotFound'
+        Assert-HubError (Get-HubError { Get-HubBackup -Store (Join-Path $work 'does-not-exist') }) 'StoreNotFound' 'ObjectNotFound'
+        Test-Path (Join-Path $work 'does-not-exist') | Should -BeFalse
+    }
+
+    It 'refuses a non-empty files target without -Force' {
+        $files = Join-Path $work 'files-nonempty'
+        $null = New-Item -ItemType Directory $files
+        'keep' | Set-Content (Join-Path $files 'mine.txt')
+        Assert-HubError (Get-HubError { $a | Restore-HubBackup -FilesPath $files @restoreArgs }) 'RestoreTargetNotEmpty' 'ResourceExists'
+        Get-Content (Join-Path $files 'mine.txt') | Should -Be 'keep'
+    }
+
+    It 'a backup of a missing database fails before anything is written' {
+        $c = $common.Clone(); $c.ConnectionString = Join-Path $work 'nope.db'
+        $before = (Get-ChildItem $store -Recurse -File).Count
+        Assert-HubError (Get-HubError { New-HubBackup @c }) 'DatabaseNotFound' 'ObjectNotFound'
+        (Get-ChildItem $store -Recurse -File).Count | Should -Be $before
+    }
+}
+
+Describe 'Hostile archive contents' {
+    BeforeAll {
+        # Forge backups with the real gpg, signed by the trusted ops key: the signature is VALID, the content hostile.
+        $script:gpgHome = New-GpgHome
+        $null = Invoke-Gpg -GpgHome $gpgHome -Arguments @('--import', $keys.Ops.SecretKeyPath) -Passphrase $keys.PlainPassphrase
+        function script:New-ForgedBackup([string] $Name, [string[]] $Members, [string] $WorkDir) {
+            $id = '20261101T000000Z-' + $Name
+            $folder = Join-Path $store "contoso/$id"
+            $null = New-Item -ItemType Directory $folder
+            @{ formatVersion = 1; backupId = $id; hub = 'contoso'; createdUtc = '2026-11-01T00:00:00Z'; engine = 'sqlite'; compression = 'gzip' } |
+                ConvertTo-Json | Set-Content (Join-Path $WorkDir 'backup-info.json')
+            $tar = Join-Path $WorkDir "$Name.tar"
+            Push-Location $WorkDir
+            try { & tar -cPf $tar backup-info.json @Members; if ($LASTEXITCODE) { throw 'tar failed' } } finally { Pop-Location }
+            & gzip -f $tar
+            $archive = Join-Path $folder 'archive.tar.gz.gpg'
+            $r = Invoke-Gpg -GpgHome $gpgHome -Arguments @('--trust-model', 'always', '--encrypt', '--recipient', $keys.Ops.Fingerprint, '--output', $archive, "$tar.gz")
+            $r.ExitCode | Should -Be 0 -Because $r.Output
+            $r = Invoke-Gpg -GpgHome $gpgHome -Passphrase $keys.PlainPassphrase -Arguments @('--local-user', $keys.Ops.Fingerprint, '--armor', '--detach-sign', '--output', "$archive.sig", $archive)
+            $r.ExitCode | Should -Be 0 -Because $r.Output
+            $catalog = [ordered]@{
+                formatVersion = 1; backupId = $id; hub = 'contoso'; createdUtc = '2026-11-01T00:00:00Z'; completedUtc = '2026-11-01T00:00:01Z'
+                engine = 'sqlite'; compression = 'gzip'; archive = 'archive.tar.gz.gpg'; archiveSize = (Get-Item $archive).Length
+                archiveSha256 = (Get-FileHash $archive -Algorithm SHA256).Hash.ToLowerInvariant(); archiveSignature = 'archive.tar.gz.gpg.sig'
+                signerFingerprint = $keys.Ops.Fingerprint; recipientKeyIds = @()
+            }
+            $catalog | ConvertTo-Json | Set-Content (Join-Path $folder 'catalog.json') -NoNewline
+            $r = Invoke-Gpg -GpgHome $gpgHome -Passphrase $keys.PlainPassphrase -Arguments @('--local-user', $keys.Ops.Fingerprint, '--armor', '--detach-sign', '--output', (Join-Path $folder 'catalog.json.sig'), (Join-Path $folder 'catalog.json'))
+            $r.ExitCode | Should -Be 0 -Because $r.Output
+            return $id
+        }
+    }
+
+    It 'rejects a tar entry with ../ without writing outside the target' {
+        $w = New-Item -ItemType Directory (Join-Path $work 'forge1/inner') -Force
+        'evil' | Set-Content (Join-Path $work 'forge1/evil.txt')
+        $id = New-ForgedBackup -Name 'dotdot' -Members @('../evil.txt') -WorkDir $w.FullName
+        (Test-HubBackupSignature -Store $store -Hub contoso -BackupId $id -TrustedSignerKeyPath $keys.Ops.PublicKeyPath).IsValid | Should -BeTrue
+        $files = Join-Path $work 'forge1-out/files'
+        $e = Get-HubError { Restore-HubBackup -Store $store -Hub contoso -BackupId $id -FilesPath $files @restoreArgs }
+        Assert-HubError $e 'ArchiveUnsafeEntry' 'InvalidData'
+        Test-Path (Join-Path $work 'forge1-out/evil.txt') | Should -BeFalse
+    }
+
+    It 'rejects a tar entry with an absolute path' {
+        $w = New-Item -ItemType Directory (Join-Path $work 'forge2') -Force
+        $abs = Join-Path $work 'forge2/abs-evil.txt'
+        'evil' | Set-Content $abs
+        $id = New-ForgedBackup -Name 'absolute' -Members @($abs) -WorkDir $w.FullName
+        Remove-Item $abs
+        $e = Get-HubError { Restore-HubBackup -Store $store -Hub contoso -BackupId $id -FilesPath (Join-Path $work 'forge2-out') @restoreArgs }
+        Assert-HubError $e 'ArchiveUnsafeEntry' 'InvalidData'
+        Test-Path $abs | Should -BeFalse
+    }
+}
