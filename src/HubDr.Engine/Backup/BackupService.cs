@@ -204,7 +204,8 @@ public static class BackupService
 
     /// <summary>Name of the dump inside the tar; the extension tells restore the format.</summary>
     public static string DumpEntryName(string engine, string? format) =>
-        engine == "postgres" && !string.Equals(format, "plain", StringComparison.OrdinalIgnoreCase) ? "db/dump.pgdump" : "db/dump.sql";
+        engine == "postgres" && !string.Equals(format, "plain", StringComparison.OrdinalIgnoreCase) && !string.Equals(format, "sql", StringComparison.OrdinalIgnoreCase)
+            ? "db/dump.pgdump" : "db/dump.sql";
 
     /// <summary>The restore format for a dump entry: "custom" (pg_dump -Fc), "plain" (postgres SQL) or "sql".</summary>
     public static string DumpFormatOf(string engine, string entryName) =>
