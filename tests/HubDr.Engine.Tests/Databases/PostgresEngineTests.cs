@@ -321,7 +321,7 @@ public sealed class PostgresEngineTests
             {
                 await Task.Delay(50);
                 terminated = (bool?)await ScalarAsync("postgres",
-                    $"SELECT bool_or(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{source}' " +
+                    $"SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity WHERE datname = '{source}' " +
                     "AND application_name = 'hubdr' AND wait_event_type = 'Lock'") == true;
             }
 

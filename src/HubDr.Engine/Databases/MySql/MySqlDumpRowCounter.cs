@@ -20,7 +20,7 @@ public sealed class MySqlDumpRowCounter
         "DELIMITER ;\n"u8.ToArray(),
     };
 
-    private static readonly byte[] ValuesMarker = " VALUES "u8.ToArray();
+    private static readonly byte[] ValuesMarker = " VALUES"u8.ToArray(); // then " (" or "\n(" depending on the dump version
 
     private enum State
     {
