@@ -92,6 +92,12 @@ do_start() {
 
   # A previous run in the same workdir is cleaned first (fresh servers every start).
   do_stop
+  local port
+  for port in "$PG_PORT" "$MY_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port on 127.0.0.1 is already in use (servers from another workdir? stop them with '$0 stop <thatdir>', or set HUBDR_PG_PORT / HUBDR_MYSQL_PORT)"
+    fi
+  done
   mkdir -p "$WORK"
   chmod 0711 "$WORK"
   WORK="$(cd "$WORK" && pwd)"
