@@ -472,4 +472,82 @@ public sealed class PostgresEngineTests
         var engine = new PostgresEngine(TestServers.PgSpec("x"));
         Assert.DoesNotContain(engine.ConnectionArguments("x"), a => a.Contains(TestServers.PgPassword));
     }
+
+    [Fact]
+    public async Task Cancellation_KillsPgDumpAndThrowsOperationCanceled()
+    {
+        var source = await CreateDbAsync("hubdr_pg_cancel");
+        var pids = new List<int>();
+        try
+        {
+            await ExecAsync(source, HubSchema);
+            await ExecAsync(source, HubData);
+            ToolProcess.ProcessStarted = (pid, file, _) =>
+            {
+                if (file.EndsWith("pg_dump", StringComparison.Ordinal))
+                {
+                    lock (pids)
+                    {
+                        pids.Add(pid);
+                    }
+                }
+            };
+            var gate = new GateStream();
+            using var cts = new CancellationTokenSource();
+            var engine = DatabaseEngineFactory.Create(TestServers.PgSpec(source));
+            var dumpTask = engine.DumpAsync(gate, null, cts.Token);
+            await gate.FirstWrite.WaitAsync(TimeSpan.FromSeconds(60));
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => dumpTask);
+        }
+        finally
+        {
+            ToolProcess.ProcessStarted = null;
+            await DropDbAsync(source);
+        }
+
+        // --version runs first and exits by itself; the dump process must be gone too
+        Assert.True(pids.Count >= 2);
+        await Task.Delay(200);
+        foreach (var pid in pids)
+        {
+            Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("pg_dump"),
+                $"pg_dump {pid} still running after cancellation");
+        }
+    }
+
+    [Fact]
+    public async Task UserWithoutSelectOnATable_GivesDatabasePermissionDenied()
+    {
+        var source = await CreateDbAsync("hubdr_pg_perm");
+        var role = "hubdr_ro_" + Guid.NewGuid().ToString("N")[..8];
+        const string rolePassword = "Ro-pw-123:with\\odd";
+        try
+        {
+            await ExecAsync(source, "CREATE TABLE open_t (id int); CREATE TABLE secret_t (id int);");
+            await ExecAsync(source, $"CREATE ROLE {role} LOGIN PASSWORD '{rolePassword}'; GRANT SELECT ON open_t TO {role};");
+            var spec = new DatabaseSpec
+            {
+                Engine = "postgres",
+                ConnectionString = $"Host={TestServers.PgHost};Port={TestServers.PgPort};Database={source};Username={role}",
+                Credential = new System.Net.NetworkCredential(role, rolePassword),
+                ToolPath = TestServers.PgBinDir,
+            };
+            var ex = await Assert.ThrowsAsync<HubDrException>(() =>
+                DatabaseEngineFactory.Create(spec).DumpAsync(new MemoryStream(), null, CancellationToken.None));
+            Assert.Equal("DatabasePermissionDenied", ex.ErrorId);
+            Assert.Contains("secret_t", ex.Message);
+            Assert.DoesNotContain("open_t", ex.Message);
+
+            // after the grant the same user dumps fine: the pgpass escaping of ':' and '\\' works
+            await ExecAsync(source, $"GRANT SELECT ON secret_t TO {role};");
+            var result = await DatabaseEngineFactory.Create(spec).DumpAsync(new MemoryStream(), null, CancellationToken.None);
+            Assert.Equal(2, result.RowCounts.Count);
+        }
+        finally
+        {
+            await DropDbAsync(source);
+            await ExecAsync("postgres", $"DROP ROLE IF EXISTS {role}");
+        }
+    }
 }

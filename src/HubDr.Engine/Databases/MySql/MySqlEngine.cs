@@ -299,7 +299,7 @@ public sealed class MySqlEngine : IDatabaseEngine
         return new HubDrException("DatabaseDumpFailed", HubErrorCategory.ReadError,
             $"Dumping MySQL/MariaDB database '{Database}' on {Host}:{_csb.Port} failed: {what}." +
             (stderr.Length > 0 ? $" {Path.GetFileName(proc.FileName)} said: {stderr}" : "") +
-            " Nothing usable was written; check the server log and connectivity, then run the backup again.", inner);
+            " The partial output is unusable and must be discarded; check the server log and connectivity, then run the backup again.", inner);
     }
 
     // ---------------------------------------------------------------- restore side

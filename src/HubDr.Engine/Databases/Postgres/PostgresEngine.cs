@@ -433,7 +433,7 @@ public sealed partial class PostgresEngine : IDatabaseEngine
         return new HubDrException("DatabaseDumpFailed", HubErrorCategory.ReadError,
             $"Dumping PostgreSQL database '{Database}' on {Host}:{_csb.Port} failed: {what}." +
             (stderr.Length > 0 ? $" pg_dump said: {stderr}" : "") +
-            " Nothing usable was written; check the server log and connectivity, then run the backup again.", inner);
+            " The partial output is unusable and must be discarded; check the server log and connectivity, then run the backup again.", inner);
     }
 
     // ---------------------------------------------------------------- restore side
