@@ -10,6 +10,8 @@ public static class DatabaseEngineFactory
         return Normalize(spec.Engine) switch
         {
             // "sqlite" => new Sqlite.SqliteEngine(spec),   (archive/sqlite helper adds this)
+            "postgres" => new Postgres.PostgresEngine(spec),
+            "mysql" => new MySql.MySqlEngine(spec),
             var other => throw new HubDrException("DatabaseEngineUnsupported", HubErrorCategory.InvalidArgument,
                 $"Database engine '{other}' is not supported. Use sqlite, postgres or mysql."),
         };

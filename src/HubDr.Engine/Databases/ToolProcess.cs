@@ -1,0 +1,347 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace HubDr.Engine.Databases;
+
+/// <summary>
+/// Runs a database client tool (pg_dump, pg_restore, psql, mariadb-dump, mariadb) with streamed stdin/stdout,
+/// stderr captured (bounded) for error messages, and secrets kept off the command line.
+/// </summary>
+public sealed class ToolProcess : IDisposable
+{
+    private const int StderrLimit = 64 * 1024;
+    private const int CopyBufferSize = 1024 * 1024;
+
+    private readonly Process _process;
+    private readonly StringBuilder _stderr = new();
+    private readonly Task _stderrPump;
+    private readonly IReadOnlyList<string> _secrets;
+    private int _killed;
+
+    /// <summary>
+    /// Diagnostic hook: called right after a tool process starts with (pid, executable, argument list).
+    /// Tests use it to read /proc/&lt;pid&gt;/cmdline and prove no secret is visible in ps.
+    /// </summary>
+    public static Action<int, string, IReadOnlyList<string>>? ProcessStarted { get; set; }
+
+    private ToolProcess(Process process, IReadOnlyList<string> secrets)
+    {
+        _process = process;
+        _secrets = secrets;
+        _stderrPump = Task.Run(PumpStderrAsync);
+    }
+
+    public int Id => _process.Id;
+
+    public string FileName => _process.StartInfo.FileName;
+
+    /// <summary>The child's stdout (raw bytes).</summary>
+    public Stream StandardOutput => _process.StandardOutput.BaseStream;
+
+    /// <summary>The child's stdin (raw bytes). Only when started with redirectStdin.</summary>
+    public Stream StandardInput => _process.StandardInput.BaseStream;
+
+    /// <summary>True when the process was killed by us (cancellation/failure).</summary>
+    public bool WasKilled => Volatile.Read(ref _killed) != 0;
+
+    /// <summary>
+    /// Starts <paramref name="fileName"/> with <paramref name="arguments"/> (passed as an argument list, never
+    /// through a shell). <paramref name="environment"/> entries are added to (or, with null values, removed from)
+    /// the child's environment only. <paramref name="secrets"/> are redacted from captured stderr.
+    /// </summary>
+    public static ToolProcess Start(string fileName, IReadOnlyList<string> arguments,
+        IReadOnlyDictionary<string, string?>? environment, bool redirectStdin, IReadOnlyList<string>? secrets = null)
+    {
+        var psi = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = redirectStdin,
+            UseShellExecute = false,
+            CreateNoWindow = true,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        foreach (var a in arguments)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (environment is not null)
+        {
+            foreach (var (k, v) in environment)
+            {
+                if (v is null)
+                {
+                    psi.Environment.Remove(k);
+                }
+                else
+                {
+                    psi.Environment[k] = v;
+                }
+            }
+        }
+
+        var secretList = (secrets ?? Array.Empty<string>()).Where(s => !string.IsNullOrEmpty(s)).ToArray();
+        foreach (var s in secretList)
+        {
+            if (arguments.Any(a => a.Contains(s, StringComparison.Ordinal)))
+            {
+                throw new InvalidOperationException("Refusing to start a tool with a secret on its command line.");
+            }
+        }
+
+        Process process;
+        try
+        {
+            process = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null.");
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new HubDrException("DatabaseToolNotFound", HubErrorCategory.NotInstalled,
+                $"Could not start '{fileName}': {ex.Message}. Install the database client tools or pass the folder " +
+                "that contains them (ToolPath).", ex);
+        }
+
+        var tp = new ToolProcess(process, secretList);
+        try
+        {
+            ProcessStarted?.Invoke(process.Id, fileName, arguments.ToArray());
+        }
+        catch
+        {
+            // A diagnostic hook must never break a backup.
+        }
+
+        return tp;
+    }
+
+    private async Task PumpStderrAsync()
+    {
+        var buffer = new char[4096];
+        var reader = _process.StandardError;
+        int n;
+        while ((n = await reader.ReadAsync(buffer, 0, buffer.Length).ConfigureAwait(false)) > 0)
+        {
+            lock (_stderr)
+            {
+                _stderr.Append(buffer, 0, n);
+                if (_stderr.Length > StderrLimit)
+                {
+                    // keep the head (first error is usually the real one) and the tail
+                    var head = _stderr.ToString(0, StderrLimit / 2);
+                    var tail = _stderr.ToString(_stderr.Length - StderrLimit / 4, StderrLimit / 4);
+                    _stderr.Clear().Append(head).Append("\n…\n").Append(tail);
+                }
+            }
+        }
+    }
+
+    /// <summary>Captured stderr with secrets redacted, trimmed.</summary>
+    public string StandardErrorText
+    {
+        get
+        {
+            string s;
+            lock (_stderr)
+            {
+                s = _stderr.ToString();
+            }
+
+            return Redact(s, _secrets).Trim();
+        }
+    }
+
+    public static string Redact(string text, IEnumerable<string> secrets)
+    {
+        foreach (var secret in secrets)
+        {
+            if (!string.IsNullOrEmpty(secret))
+            {
+                text = text.Replace(secret, "***", StringComparison.Ordinal);
+            }
+        }
+
+        return text;
+    }
+
+    /// <summary>Kills the whole process tree (idempotent).</summary>
+    public void Kill()
+    {
+        Interlocked.Exchange(ref _killed, 1);
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+        }
+    }
+
+    /// <summary>Waits for exit (and the stderr pump) and returns the exit code.</summary>
+    public async Task<int> WaitForExitAsync(CancellationToken ct)
+    {
+        try
+        {
+            await _process.WaitForExitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw;
+        }
+
+        try
+        {
+            await _stderrPump.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        return _process.ExitCode;
+    }
+
+    /// <summary>Copies <paramref name="source"/> to <paramref name="destination"/> with a large buffer, reporting progress.</summary>
+    public static async Task<long> CopyAsync(Stream source, Stream destination, IProgress<long>? progress,
+        Action<ReadOnlyMemory<byte>>? observer, CancellationToken ct)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        long total = 0;
+        try
+        {
+            int n;
+            while ((n = await source.ReadAsync(buffer.AsMemory(0, CopyBufferSize), ct).ConfigureAwait(false)) > 0)
+            {
+                observer?.Invoke(buffer.AsMemory(0, n));
+                await destination.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                total += n;
+                progress?.Report(total);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        return total;
+    }
+
+    /// <summary>Locates a tool in <paramref name="toolPath"/> or PATH; returns the first candidate found.</summary>
+    public static string? Find(string? toolPath, params string[] names)
+    {
+        foreach (var name in names)
+        {
+            if (!string.IsNullOrWhiteSpace(toolPath))
+            {
+                foreach (var candidate in new[] { Path.Combine(toolPath, name), Path.Combine(toolPath, name + ".exe") })
+                {
+                    if (File.Exists(candidate))
+                    {
+                        return candidate;
+                    }
+                }
+
+                continue;
+            }
+
+            var path = Environment.GetEnvironmentVariable("PATH") ?? "";
+            foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            {
+                foreach (var candidate in new[] { Path.Combine(dir, name), Path.Combine(dir, name + ".exe") })
+                {
+                    if (File.Exists(candidate))
+                    {
+                        return candidate;
+                    }
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Runs a short command (e.g. --version) and returns stdout; throws on failure.</summary>
+    public static async Task<string> RunForOutputAsync(string fileName, IReadOnlyList<string> arguments, CancellationToken ct)
+    {
+        using var p = Start(fileName, arguments, null, redirectStdin: false);
+        var output = await new StreamReader(p.StandardOutput).ReadToEndAsync(ct).ConfigureAwait(false);
+        var code = await p.WaitForExitAsync(ct).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new HubDrException("DatabaseToolFailed", HubErrorCategory.NotInstalled,
+                $"'{fileName} {string.Join(' ', arguments)}' exited with code {code}: {p.StandardErrorText}");
+        }
+
+        return output.Trim();
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            Kill();
+        }
+
+        _process.Dispose();
+    }
+}
+
+/// <summary>
+/// A 0600 temporary file for secrets (PGPASSFILE, --defaults-extra-file) in a private 0700 directory,
+/// deleted on dispose.
+/// </summary>
+public sealed class SecretFile : IDisposable
+{
+    private readonly string _dir;
+
+    public SecretFile(string content, string fileName)
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "hubdr-" + Guid.NewGuid().ToString("N"));
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(_dir);
+        }
+        else
+        {
+            Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        FilePath = Path.Combine(_dir, fileName);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using var fs = new FileStream(FilePath, options);
+        var bytes = new UTF8Encoding(false).GetBytes(content);
+        fs.Write(bytes);
+    }
+
+    public string FilePath { get; }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (File.Exists(FilePath))
+            {
+                File.Delete(FilePath);
+            }
+
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
