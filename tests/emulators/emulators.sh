@@ -49,7 +49,8 @@ case "$cmd" in
     fi
     mkdir -p "$work/s3-data" "$work/azurite-data"
     if ! alive "$work/s3.pid"; then
-      nohup node "$here/s3-server.js" --directory "$work/s3-data" --address 127.0.0.1 --port "$s3_port" \
+      # s3rver signs ListObjectsV2 continuation tokens with DES: needs the OpenSSL legacy provider on Node 17+.
+      nohup node --openssl-legacy-provider "$here/s3-server.js" --directory "$work/s3-data" --address 127.0.0.1 --port "$s3_port" \
         >"$work/s3.log" 2>&1 </dev/null &
       echo $! >"$work/s3.pid"
     fi
@@ -63,14 +64,15 @@ case "$cmd" in
     wait_http "http://127.0.0.1:$az_port/devstoreaccount1?comp=list" "Azurite" "$work/azurite.log"
     # Well-known public development credentials of s3rver and Azurite (not secrets).
     az_key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    # Values are single-quoted: the connection string contains ';' (the file is meant for `set -a; . file`).
     cat >"$work/emulators.env" <<ENV
-HUBDR_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port
-HUBDR_TEST_S3_ACCESS_KEY=S3RVER
-HUBDR_TEST_S3_SECRET_KEY=S3RVER
-HUBDR_TEST_AZURE_BLOB_ENDPOINT=http://127.0.0.1:$az_port/devstoreaccount1
-HUBDR_TEST_AZURE_CONNECTION_STRING=DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$az_key;BlobEndpoint=http://127.0.0.1:$az_port/devstoreaccount1;
-HUBDR_TEST_EMULATOR_DIR=$work
-HUBDR_TEST_EMULATOR_SCRIPT=$here/emulators.sh
+HUBDR_TEST_S3_ENDPOINT='http://127.0.0.1:$s3_port'
+HUBDR_TEST_S3_ACCESS_KEY='S3RVER'
+HUBDR_TEST_S3_SECRET_KEY='S3RVER'
+HUBDR_TEST_AZURE_BLOB_ENDPOINT='http://127.0.0.1:$az_port/devstoreaccount1'
+HUBDR_TEST_AZURE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$az_key;BlobEndpoint=http://127.0.0.1:$az_port/devstoreaccount1;'
+HUBDR_TEST_EMULATOR_DIR='$work'
+HUBDR_TEST_EMULATOR_SCRIPT='$here/emulators.sh'
 ENV
     echo "emulators: S3 on 127.0.0.1:$s3_port, Azurite blob on 127.0.0.1:$az_port; env in $work/emulators.env"
     ;;

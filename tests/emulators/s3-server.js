@@ -64,7 +64,7 @@ async function multipartExtras(ctx, next) {
   return next();
 }
 
-const server = new S3rver({ directory, address, port, silent: true, vhostBuckets: false });
+const server = new S3rver({ directory, address, port, silent: !process.env.HUBDR_EMU_VERBOSE, vhostBuckets: false });
 // Run before s3rver's router (index 0 is its logger).
 server.middleware.splice(1, 0, multipartExtras);
 server.run().then(

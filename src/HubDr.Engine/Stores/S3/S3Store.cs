@@ -253,6 +253,7 @@ public sealed class S3Store : IBackupStore
                 AutoCloseStream = true,
                 ContentType = options.ContentType,
                 MD5Digest = md5,
+                UseChunkEncoding = false,
             };
             ApplyWriteOptions(req, options);
             return _s3.PutObjectAsync(req, c);

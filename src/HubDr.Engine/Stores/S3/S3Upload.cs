@@ -136,6 +136,7 @@ internal sealed class S3Upload : IStoreUpload
             InputStream = new MemoryStream(seg.Array!, seg.Offset, seg.Count, writable: false),
             PartSize = seg.Count,
             MD5Digest = md5,
+            UseChunkEncoding = false,
         }, c), _key, ct).ConfigureAwait(false);
         lock (_parts)
         {
