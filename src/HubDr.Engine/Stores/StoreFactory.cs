@@ -1,4 +1,6 @@
+using HubDr.Engine.Stores.Azure;
 using HubDr.Engine.Stores.Local;
+using HubDr.Engine.Stores.S3;
 
 namespace HubDr.Engine.Stores;
 
@@ -18,6 +20,8 @@ public static class StoreFactory
         return scheme switch
         {
             "file" or "" => new LocalFolderStore(LocalFolderStore.PathFromUri(uri)),
+            "s3" => new S3Store(spec),
+            "az" or "https" or "http" => new AzureBlobStore(spec),
             _ => throw new HubDrException("StoreSchemeUnsupported", HubErrorCategory.InvalidArgument,
                 $"Store URI scheme '{scheme}' is not supported. Use a folder path, file://, s3:// or az://."),
         };
