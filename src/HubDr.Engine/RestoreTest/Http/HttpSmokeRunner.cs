@@ -22,6 +22,9 @@ public static class HttpSmokeRunner
 
     private const int ExcerptChars = 400;
 
+    /// <summary>Messages are plain text: keep quotes and apostrophes readable instead of \u0027.</summary>
+    private static readonly JsonSerializerOptions ReadableJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static Task<IReadOnlyList<SmokeStepResult>> RunAsync(
         Uri baseUrl, SmokeSuite suite, IReadOnlyDictionary<string, string> variables, TimeSpan stepTimeout, CancellationToken ct)
         => RunAsync(baseUrl, suite, variables, stepTimeout, NullOperationLog.Instance, ct);
@@ -218,8 +221,10 @@ public static class HttpSmokeRunner
             foreach (var (pathText, expectedTemplate) in step.ExpectJson)
             {
                 var expected = ResolveExpected(expectedTemplate, template);
-                var selected = JsonPathLite.Parse(pathText).Select(json);
-                var problem = Check(pathText, expected, selected);
+                var parsedPath = JsonPathLite.Parse(pathText);
+                var selected = parsedPath.Select(json);
+                var secretField = parsedPath.LastName is string lastName && SmokeTemplate.LooksSecret(lastName);
+                var problem = Check(pathText, expected, selected, secretField);
                 if (problem is not null) return Fail($"HTTP {status} as expected, but {problem}");
             }
 
@@ -270,22 +275,23 @@ public static class HttpSmokeRunner
     /// <summary>Expected value meaning "present and not null".</summary>
     private const string AnyValue = "$any";
 
-    private static string? Check(string path, JsonNode? expected, List<JsonNode?> selected)
+    private static string? Check(string path, JsonNode? expected, List<JsonNode?> selected, bool secretField)
     {
+        string Show(JsonNode? node) => secretField && node is not null ? $"\"{SmokeTemplate.Mask}\"" : ShowJson(node);
         var any = expected is JsonValue ev && ev.GetValueKind() == JsonValueKind.String && ev.GetValue<string>() == AnyValue;
         if (selected.Count == 0)
-            return $"'{path}' is missing from the response (expected {(any ? "a value" : Show(expected))})";
+            return $"'{path}' is missing from the response (expected {(any ? "a value" : ShowJson(expected))})";
         if (any)
             return selected.Any(n => n is not null) ? null : $"'{path}' is null (expected a value)";
         if (selected.Any(n => JsonMatches(expected, n))) return null;
-        if (selected.Count == 1) return $"'{path}' is {Show(selected[0])}, expected {Show(expected)}";
+        if (selected.Count == 1) return $"'{path}' is {Show(selected[0])}, expected {ShowJson(expected)}";
         var values = string.Join(", ", selected.Take(10).Select(Show)) + (selected.Count > 10 ? ", ..." : "");
-        return $"no element of '{path}' equals {Show(expected)} (values: {values})";
+        return $"no element of '{path}' equals {ShowJson(expected)} (values: {values})";
     }
 
-    private static string Show(JsonNode? node)
+    private static string ShowJson(JsonNode? node)
     {
-        var s = SmokeTemplate.RedactSecretFields(node)?.ToJsonString() ?? "null";
+        var s = SmokeTemplate.RedactSecretFields(node)?.ToJsonString(ReadableJson) ?? "null";
         return s.Length > 200 ? s[..200] + "..." : s;
     }
 
@@ -347,7 +353,7 @@ public static class HttpSmokeRunner
     private static string Excerpt(string text, JsonNode? json)
     {
         if (string.IsNullOrWhiteSpace(text)) return "(empty body)";
-        var s = json is not null ? SmokeTemplate.RedactSecretFields(json)?.ToJsonString() ?? "null" : text.ReplaceLineEndings(" ");
+        var s = json is not null ? SmokeTemplate.RedactSecretFields(json)?.ToJsonString(ReadableJson) ?? "null" : text.ReplaceLineEndings(" ");
         return s.Length > ExcerptChars ? s[..ExcerptChars] + "..." : s;
     }
 

@@ -238,6 +238,9 @@ internal sealed partial class SmokeTemplate
         return v.Literal ? v.Value : Resolve(v.Value, depth + 1);
     }
 
+    private static readonly System.Text.Encodings.Web.JavaScriptEncoder[] Encoders =
+        [System.Text.Encodings.Web.JavaScriptEncoder.Default, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping];
+
     /// <summary>Replaces every known secret value in <paramref name="text"/> with ***.</summary>
     public string MaskSecrets(string text)
     {
@@ -246,9 +249,12 @@ internal sealed partial class SmokeTemplate
         foreach (var secret in _secretValues.OrderByDescending(s => s.Length))
         {
             sb.Replace(secret, Mask);
-            // A JSON-escaped form could appear in response bodies.
-            var escaped = JsonEncodedText.Encode(secret).ToString();
-            if (escaped != secret) sb.Replace(escaped, Mask);
+            // JSON-escaped forms appear in response bodies and re-serialized excerpts.
+            foreach (var encoder in Encoders)
+            {
+                var escaped = JsonEncodedText.Encode(secret, encoder).ToString();
+                if (escaped != secret) sb.Replace(escaped, Mask);
+            }
         }
         return sb.ToString();
     }
