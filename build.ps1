@@ -73,7 +73,7 @@ function Install-Prerequisite {
     param([string[]] $Command)
     $missing = @($Command | Where-Object { -not (Get-Command $_ -ErrorAction SilentlyContinue) })
     if ($missing.Count -eq 0) { return }
-    $packages = $missing | ForEach-Object { @{ gpg = 'gnupg'; sqlite3 = 'sqlite3'; zstd = 'zstd'; tar = 'tar'; gzip = 'gzip' }[$_] ?? $_ }
+    $packages = $missing | ForEach-Object { @{ gpg = 'gnupg'; sqlite3 = 'sqlite3'; zstd = 'zstd'; tar = 'tar'; gzip = 'gzip'; aws = 'awscli' }[$_] ?? $_ }
     if ($IsWindows -or -not (Get-Command apt-get -ErrorAction SilentlyContinue)) {
         throw "Missing tools: $($missing -join ', '). Install $($packages -join ', ') and run again."
     }
@@ -113,7 +113,11 @@ function Restore-TestTool {
 
 function Import-EnvFile([string] $Path) {
     foreach ($line in Get-Content $Path) {
-        if ($line -match '^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$') { [Environment]::SetEnvironmentVariable($Matches[1], $Matches[2]) }
+        if ($line -match '^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$') {
+            $value = $Matches[2]
+            if ($value -match "^'(.*)'$" -or $value -match '^"(.*)"$') { $value = $Matches[1] }
+            [Environment]::SetEnvironmentVariable($Matches[1], $value)
+        }
     }
 }
 
@@ -172,7 +176,7 @@ function Invoke-PesterTest {
 }
 
 function Invoke-Test {
-    Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd
+    Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd, aws
     Invoke-Build
     Restore-TestTool
     $null = New-Item -ItemType Directory -Path $ResultsDir -Force

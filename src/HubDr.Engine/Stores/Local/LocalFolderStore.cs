@@ -128,6 +128,11 @@ public sealed class LocalFolderStore : IBackupStore
         {
             ct.ThrowIfCancellationRequested();
             var path = FullPath(key);
+            if (!File.Exists(path))
+            {
+                continue; // missing keys are not an error
+            }
+
             File.Delete(path);
             TryRemoveEmptyParents(Path.GetDirectoryName(path));
         }
