@@ -189,14 +189,16 @@ internal static class SecretKeyProtector
         var iv = new byte[16];
         random.NextBytes(iv);
 
-        var plain = new byte[secret.Length + 20];
+        // CFB is a stream mode: encrypt a zero-padded whole number of blocks and keep the first plain.Length bytes.
+        int plainLength = secret.Length + 20;
+        var plain = new byte[(plainLength + 15) / 16 * 16];
         secret.CopyTo(plain, 0);
         SHA1.HashData(secret, plain.AsSpan(secret.Length));
         byte[] encrypted;
         using (var aes = Aes.Create())
         {
             aes.Key = key;
-            encrypted = aes.EncryptCfb(plain, iv, PaddingMode.None, 128);
+            encrypted = aes.EncryptCfb(plain, iv, PaddingMode.None, 128)[..plainLength];
         }
         CryptographicOperations.ZeroMemory(plain);
         CryptographicOperations.ZeroMemory(key);

@@ -186,7 +186,7 @@ public static class OpenPgpEncryption
         ArgumentNullException.ThrowIfNull(cipher);
         try
         {
-            decoder = PgpUtilities.GetDecoderStream(new NonClosingStream(cipher));
+            decoder = PgpDecoder.Open(new NonClosingStream(cipher));
             var factory = new PgpObjectFactory(decoder);
             var obj = factory.NextPgpObject();
             while (obj is PgpMarker)

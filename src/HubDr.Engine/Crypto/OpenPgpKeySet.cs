@@ -176,7 +176,7 @@ public sealed class OpenPgpKeySet
 
     private static IEnumerable<KeyInfo> ParseKeys(byte[] chunk, bool secret)
     {
-        using var decoder = PgpUtilities.GetDecoderStream(new MemoryStream(chunk));
+        using var decoder = PgpDecoder.Open(new MemoryStream(chunk));
         var bcpg = new BcpgInputStream(decoder);
         var results = new List<KeyInfo>();
         while (true)

@@ -314,7 +314,7 @@ public static class OpenPgpSignatures
 
     private static List<PgpSignature> ParseSignatures(byte[] signature)
     {
-        using var decoder = PgpUtilities.GetDecoderStream(new MemoryStream(signature));
+        using var decoder = PgpDecoder.Open(new MemoryStream(signature));
         var factory = new PgpObjectFactory(decoder);
         var result = new List<PgpSignature>();
         PgpObject? obj;

@@ -185,3 +185,72 @@ internal sealed class NonClosingStream : Stream
     public override void Write(ReadOnlySpan<byte> buffer) => _inner.Write(buffer);
     public override void WriteByte(byte value) => _inner.WriteByte(value);
 }
+
+/// <summary>Detects binary vs ASCII-armored OpenPGP on a forward-only stream (BouncyCastle's needs seeking).</summary>
+internal static class PgpDecoder
+{
+    internal static Stream Open(Stream input)
+    {
+        int first = input.ReadByte();
+        if (first < 0)
+            throw new EndOfStreamException("the input is empty");
+        var replay = new PrefixStream((byte)first, input);
+        if ((first & 0x80) != 0)
+            return replay;
+        return new ArmoredInputStream(replay);
+    }
+
+    private sealed class PrefixStream : Stream
+    {
+        private readonly Stream _inner;
+        private int _prefix;
+
+        public PrefixStream(byte prefix, Stream inner)
+        {
+            _prefix = prefix;
+            _inner = inner;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (buffer.Length == 0)
+                return 0;
+            if (_prefix >= 0)
+            {
+                buffer[0] = (byte)_prefix;
+                _prefix = -1;
+                return 1;
+            }
+            return _inner.Read(buffer);
+        }
+
+        public override int ReadByte()
+        {
+            if (_prefix >= 0)
+            {
+                int b = _prefix;
+                _prefix = -1;
+                return b;
+            }
+            return _inner.ReadByte();
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+                _inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
