@@ -28,7 +28,7 @@ public sealed class SigningStream : Stream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
-    private PgpSignatureGenerator? _generator;
+    private DetachedSigner? _generator;
     private long _length;
 
     public SigningStream(Stream inner, OpenPgpKeySet secretKeys, string signerFingerprintOrKeyId, char[] passphrase, bool leaveOpen = true)
@@ -42,7 +42,7 @@ public sealed class SigningStream : Stream
     /// <summary>Bytes written so far.</summary>
     public long BytesWritten => _length;
 
-    private PgpSignatureGenerator Generator =>
+    private DetachedSigner Generator =>
         _generator ?? throw new InvalidOperationException("FinishSignature() was already called on this SigningStream.");
 
     public override bool CanRead => false;
@@ -59,7 +59,7 @@ public sealed class SigningStream : Stream
     public override void Write(byte[] buffer, int offset, int count)
     {
         ValidateBufferArguments(buffer, offset, count);
-        Generator.Update(buffer, offset, count);
+        Generator.Update(buffer.AsSpan(offset, count));
         _inner.Write(buffer, offset, count);
         _length += count;
     }
@@ -81,7 +81,7 @@ public sealed class SigningStream : Stream
     public override async Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
     {
         ValidateBufferArguments(buffer, offset, count);
-        Generator.Update(buffer, offset, count);
+        Generator.Update(buffer.AsSpan(offset, count));
         await _inner.WriteAsync(buffer.AsMemory(offset, count), cancellationToken).ConfigureAwait(false);
         _length += count;
     }
@@ -96,15 +96,22 @@ public sealed class SigningStream : Stream
     /// <summary>ASCII-armored detached binary-document signature over everything written. Call once.</summary>
     public byte[] FinishSignature()
     {
-        var sig = Generator.Generate();
+        var signer = Generator;
         _generator = null;
-        return OpenPgpSignatures.ArmorSignature(sig);
+        var packet = signer.Finish();
+        signer.Dispose();
+        return OpenPgpSignatures.ArmorSignature(packet);
     }
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing && !_leaveOpen)
-            _inner.Dispose();
+        if (disposing)
+        {
+            _generator?.Dispose();
+            _generator = null;
+            if (!_leaveOpen)
+                _inner.Dispose();
+        }
         base.Dispose(disposing);
     }
 }
@@ -114,9 +121,9 @@ public static class OpenPgpSignatures
 {
     public static byte[] SignDetached(ReadOnlySpan<byte> data, OpenPgpKeySet secretKeys, string signerFingerprintOrKeyId, char[] passphrase)
     {
-        var gen = CreateGenerator(secretKeys, signerFingerprintOrKeyId, passphrase);
-        gen.Update(data);
-        return ArmorSignature(gen.Generate());
+        using var signer = CreateGenerator(secretKeys, signerFingerprintOrKeyId, passphrase);
+        signer.Update(data);
+        return ArmorSignature(signer.Finish());
     }
 
     /// <summary>
@@ -206,7 +213,7 @@ public static class OpenPgpSignatures
             "If this key is legitimately yours, add its public key to the trusted signers; otherwise treat the archive as forged.");
     }
 
-    internal static PgpSignatureGenerator CreateGenerator(OpenPgpKeySet secretKeys, string signerFingerprintOrKeyId, char[] passphrase)
+    internal static DetachedSigner CreateGenerator(OpenPgpKeySet secretKeys, string signerFingerprintOrKeyId, char[] passphrase)
     {
         ArgumentNullException.ThrowIfNull(secretKeys);
         var key = secretKeys.FindByKeyIdOrFingerprint(signerFingerprintOrKeyId ?? string.Empty);
@@ -248,17 +255,7 @@ public static class OpenPgpSignatures
             { Target = key.Fingerprint };
         }
 
-        var hash = HashFor(secret.PublicKey);
-        var gen = new PgpSignatureGenerator(secret.PublicKey.Algorithm, hash);
-        gen.InitSign(PgpSignature.BinaryDocument, priv);
-        var hashed = new PgpSignatureSubpacketGenerator();
-        hashed.SetSignatureCreationTime(false, DateTime.UtcNow);
-        hashed.SetIssuerFingerprint(false, secret.PublicKey);
-        gen.SetHashedSubpackets(hashed.Generate());
-        var unhashed = new PgpSignatureSubpacketGenerator();
-        unhashed.SetIssuerKeyID(false, secret.KeyId);
-        gen.SetUnhashedSubpackets(unhashed.Generate());
-        return gen;
+        return new DetachedSigner(priv, secret.PublicKey, HashFor(secret.PublicKey));
     }
 
     private static IEnumerable<PgpPublicKey> CandidateSigningKeys(KeyInfo key, long? preferred)
@@ -278,13 +275,8 @@ public static class OpenPgpSignatures
     private static HashAlgorithmTag HashFor(PgpPublicKey key) =>
         key.Algorithm == PublicKeyAlgorithmTag.ECDsa && key.BitStrength <= 256 ? HashAlgorithmTag.Sha256 : HashAlgorithmTag.Sha512;
 
-    internal static byte[] ArmorSignature(PgpSignature sig) =>
-        Encoding.ASCII.GetBytes(PgpHelpers.Armor(s =>
-        {
-            var bcpg = new BcpgOutputStream(s);
-            sig.Encode(bcpg);
-            bcpg.Flush();
-        }));
+    internal static byte[] ArmorSignature(byte[] packet) =>
+        Encoding.ASCII.GetBytes(PgpHelpers.Armor(s => s.Write(packet)));
 
     private static long IssuerKeyId(PgpSignature sig)
     {
