@@ -9,7 +9,7 @@ public static class DatabaseEngineFactory
         ArgumentNullException.ThrowIfNull(spec);
         return Normalize(spec.Engine) switch
         {
-            // "sqlite" => new Sqlite.SqliteEngine(spec),   (archive/sqlite helper adds this)
+            "sqlite" => new Sqlite.SqliteEngine(spec),
             var other => throw new HubDrException("DatabaseEngineUnsupported", HubErrorCategory.InvalidArgument,
                 $"Database engine '{other}' is not supported. Use sqlite, postgres or mysql."),
         };
