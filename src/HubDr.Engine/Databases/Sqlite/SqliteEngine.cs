@@ -267,25 +267,7 @@ public sealed class SqliteEngine : IDatabaseEngine
                 w.Write(RealLiteral(d));
                 break;
             case string s:
-                if (s.Contains('\0'))
-                {
-                    // SQL text literals cannot hold NUL: keep the exact bytes as a blob cast back to text.
-                    w.Write("CAST(X'");
-                    w.Write(Convert.ToHexString(Encoding.UTF8.GetBytes(s)));
-                    w.Write("' AS TEXT)");
-                    break;
-                }
-                w.Write('\'');
-                ReadOnlySpan<char> span = s;
-                int q;
-                while ((q = span.IndexOf('\'')) >= 0)
-                {
-                    w.Write(span[..(q + 1)]);
-                    w.Write('\'');
-                    span = span[(q + 1)..];
-                }
-                w.Write(span);
-                w.Write('\'');
+                WriteTextLiteral(w, s);
                 break;
             case byte[] b:
                 w.Write("X'");
@@ -295,6 +277,27 @@ public sealed class SqliteEngine : IDatabaseEngine
             default:
                 throw new InvalidOperationException($"Unexpected SQLite value type {value.GetType()}.");
         }
+    }
+
+    /// <summary>
+    /// '...' with '' escaping. CR and NUL are written as ||char(13)|| / ||char(0)||: the sqlite3 shell drops a CR
+    /// before a line feed while reading a script, and a literal cannot hold NUL. The value stays TEXT either way.
+    /// </summary>
+    private static void WriteTextLiteral(TextWriter w, string s)
+    {
+        w.Write('\'');
+        ReadOnlySpan<char> span = s;
+        int i;
+        while ((i = span.IndexOfAny('\'', '\r', '\0')) >= 0)
+        {
+            w.Write(span[..i]);
+            char c = span[i];
+            if (c == '\'') w.Write("''");
+            else w.Write(c == '\r' ? "'||char(13)||'" : "'||char(0)||'");
+            span = span[(i + 1)..];
+        }
+        w.Write(span);
+        w.Write('\'');
     }
 
     internal static string RealLiteral(double d)
