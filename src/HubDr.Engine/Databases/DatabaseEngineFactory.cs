@@ -1,5 +1,3 @@
-
-
 namespace HubDr.Engine.Databases;
 
 public static class DatabaseEngineFactory
@@ -9,7 +7,7 @@ public static class DatabaseEngineFactory
         ArgumentNullException.ThrowIfNull(spec);
         return Normalize(spec.Engine) switch
         {
-            // "sqlite" => new Sqlite.SqliteEngine(spec),   (archive/sqlite helper adds this)
+            "sqlite" => new Sqlite.SqliteEngine(spec),
             "postgres" => new Postgres.PostgresEngine(spec),
             "mysql" => new MySql.MySqlEngine(spec),
             var other => throw new HubDrException("DatabaseEngineUnsupported", HubErrorCategory.InvalidArgument,

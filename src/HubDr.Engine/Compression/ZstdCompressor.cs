@@ -1,0 +1,34 @@
+using ZstdSharp;
+using ZstdSharp.Unsafe;
+
+namespace HubDr.Engine.Compression;
+
+/// <summary>Zstandard via ZstdSharp.Port (multi-threaded frames); readable by zstd -dc and tar --zstd.</summary>
+public sealed class ZstdCompressor : ICompressor
+{
+    /// <summary>Default level when none is given (see docs/archive-internals.md for the measurements).</summary>
+    public const int DefaultLevel = 3;
+
+    public string Name => "zstd";
+    public string Extension => ".zst";
+
+    /// <summary>level: null = 3; 1-19 (negative "fast" levels -7..-1 also accepted).</summary>
+    public Stream Compress(Stream output, int? level)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        int l = level ?? DefaultLevel;
+        if (l < -7 || l > 19 || l == 0 && level.HasValue)
+            throw new HubDrException("CompressionLevelInvalid", HubErrorCategory.InvalidArgument,
+                $"zstd compression level {level} is out of range; use 1-19 (or leave it unset).");
+        var stream = new CompressionStream(output, l, bufferSize: 0, leaveOpen: true);
+        int workers = Math.Clamp(Environment.ProcessorCount, 1, 8);
+        if (workers > 1) stream.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, workers);
+        return stream;
+    }
+
+    public Stream Decompress(Stream input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new DecompressionStream(input, bufferSize: 0, checkEndOfStream: true, leaveOpen: true);
+    }
+}
