@@ -115,7 +115,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                 return;
             }
 
-            var pass = Passphrase(this.Passphrase, "signing key");
+            var pass = ResolvePassphrase(Passphrase, "signing key");
             try
             {
                 var request = new BackupRequest

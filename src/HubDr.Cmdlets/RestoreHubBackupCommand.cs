@@ -109,7 +109,7 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
                 return;
             }
 
-            var pass = Passphrase(this.Passphrase, "secret key");
+            var pass = ResolvePassphrase(Passphrase, "secret key");
             try
             {
                 var request = new RestoreRequest

@@ -13,7 +13,7 @@ public abstract class HubCmdletBase : PSCmdlet
 {
     private readonly CancellationTokenSource _stop = new();
 
-    protected CancellationToken Stopping => _stop.Token;
+    protected CancellationToken StopToken => _stop.Token;
 
     protected override void StopProcessing() => _stop.Cancel();
 

@@ -76,7 +76,7 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
     protected string? HubFromSettings(string? hub) => hub ?? Settings.GetString("Hub");
 
     /// <summary>A passphrase from the parameter, else from the environment variable the settings name (never from the file itself).</summary>
-    protected char[] Passphrase(SecureString? parameter, string what)
+    protected char[] ResolvePassphrase(SecureString? parameter, string what)
     {
         if (parameter is not null)
         {

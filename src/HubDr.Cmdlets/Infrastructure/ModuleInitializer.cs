@@ -22,11 +22,13 @@ public static class HubDrAssemblyResolver
     internal static string DependencyFolder { get; } = Path.Combine(
         Path.GetDirectoryName(typeof(HubDrAssemblyResolver).Assembly.Location) ?? AppContext.BaseDirectory, "dependencies");
 
+#pragma warning disable CA2255 // A module initializer is exactly right here: the resolver must exist before any engine type is touched.
     [ModuleInitializer]
     internal static void Register()
     {
         AssemblyLoadContext.Default.Resolving += ResolveEngine;
     }
+#pragma warning restore CA2255
 
     /// <summary>The private context (for diagnostics and the isolation test).</summary>
     public static AssemblyLoadContext? Context => _context;

@@ -25,7 +25,7 @@ public sealed class BackupRequest
     /// <summary>Key rotation history file (keys.json); it travels in the archive. Null: none.</summary>
     public string? KeyMetadataPath { get; init; }
 
-    public string Compression { get; init; } = Compression_.Default;
+    public string Compression { get; init; } = HubDr.Engine.Compression.Compressors.Default;
 
     public int? CompressionLevel { get; init; }
 
@@ -36,11 +36,6 @@ public sealed class BackupRequest
     public StoreWriteOptions WriteOptions { get; init; } = StoreWriteOptions.Default;
 
     public IReadOnlyList<string> Labels { get; init; } = [];
-
-    private static class Compression_
-    {
-        public const string Default = Compression.Compressors.Default;
-    }
 }
 
 public sealed class BackupOutcome
