@@ -16,7 +16,7 @@ internal static class ExclusiveFile
             {
                 return new FileStream(path, mode, access, FileShare.None, 4096, FileOptions.None);
             }
-            catch (IOException e) when (IsSharingViolation(e) && !(e is FileNotFoundException or DirectoryNotFoundException))
+            catch (IOException e) when (IsSharingViolation(e))
             {
                 if (DateTime.UtcNow >= deadline)
                 {
@@ -40,7 +40,9 @@ internal static class ExclusiveFile
         }
     }
 
-    // On Unix a lock conflict surfaces as a plain IOException (EWOULDBLOCK); on Windows as HResult 32/33.
+    // On Unix .NET takes flock(LOCK_EX|LOCK_NB) and a conflict is an IOException whose HResult is the raw errno
+    // EWOULDBLOCK (11 on Linux, 35 on macOS/BSD); on Windows it is ERROR_SHARING_VIOLATION/ERROR_LOCK_VIOLATION (32/33).
+    // Anything else (disk full, I/O error) is not retried.
     private static bool IsSharingViolation(IOException e)
     {
         if (OperatingSystem.IsWindows())
@@ -49,6 +51,6 @@ internal static class ExclusiveFile
             return code is 32 or 33;
         }
 
-        return e.GetType() == typeof(IOException);
+        return e.GetType() == typeof(IOException) && e.HResult == (OperatingSystem.IsLinux() ? 11 : 35);
     }
 }
