@@ -115,8 +115,15 @@ public static class RestoreService
             using var decompressed = compressor.Decompress(plain);
             using var reader = new ArchiveReader(decompressed);
             var first = true;
-            for (var entry = reader.Next(); entry is not null; entry = reader.Next())
+            ArchiveEntry? pending = null;
+            for (var entry = reader.Next(); entry is not null; entry = pending ?? reader.Next())
             {
+                pending = null;
+                if (entry.IsDirectory)
+                {
+                    continue;
+                }
+
                 if (first)
                 {
                     if (entry.Name != "backup-info.json")
@@ -124,7 +131,9 @@ public static class RestoreService
                         throw new HubDrException("ArchiveLayoutInvalid", HubErrorCategory.InvalidData, $"The archive does not start with backup-info.json (found '{entry.Name}').");
                     }
 
-                    header = HubJson.Deserialize<BackupHeader>(await ReadSmallAsync(entry, ct).ConfigureAwait(false), "backup-info.json");
+                    var headerBytes = await ReadSmallAsync(entry, ct).ConfigureAwait(false);
+                    actualEntries[entry.Name] = (headerBytes.Length, Sha256Hex(headerBytes));
+                    header = HubJson.Deserialize<BackupHeader>(headerBytes, "backup-info.json");
                     if (header.BackupId != request.BackupId || header.Hub != hub)
                     {
                         throw new HubDrException("ArchiveLayoutInvalid", HubErrorCategory.InvalidData, $"The archive is backup {header.Hub}/{header.BackupId}, not {hub}/{request.BackupId}.");
@@ -136,24 +145,31 @@ public static class RestoreService
 
                 if (entry.Name.StartsWith("db/", StringComparison.Ordinal))
                 {
-                    var baseName = PartBase(entry.Name);
+                    var parts = new SequentialPartsStream(reader, entry);
+                    using var dumpStream = new HashingStream(parts, leaveOpen: false);
                     if (engine is null)
                     {
                         log.Verbose("No target database given: skipping the database dump.");
-                        using var skip = ChunkedEntryReader.Open(reader, entry, []);
-                        await skip.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
-                        continue;
+                    }
+                    else
+                    {
+                        log.Verbose($"Preparing the target database ({(request.Force ? "replacing contents" : "must be empty")}).");
+                        await engine.PrepareTargetAsync(request.Force, ct).ConfigureAwait(false);
+                        var format = BackupService.DumpFormatOf(engine.Name, SequentialPartsStream.BaseName(entry.Name)!);
+                        log.Verbose($"Restoring the {format} dump with the {engine.Name} engine.");
+                        await engine.RestoreAsync(dumpStream, format, request.Options, ct).ConfigureAwait(false);
                     }
 
-                    log.Verbose($"Preparing the target database ({(request.Force ? "replacing contents" : "must be empty")}).");
-                    await engine.PrepareTargetAsync(request.Force, ct).ConfigureAwait(false);
-                    var format = BackupService.DumpFormatOf(engine.Name, baseName);
-                    using var dumpStream = new HashingStream(ChunkedEntryReader.Open(reader, entry, []), leaveOpen: false);
-                    log.Verbose($"Restoring the {format} dump with the {engine.Name} engine.");
-                    await engine.RestoreAsync(dumpStream, format, request.Options, ct).ConfigureAwait(false);
                     await dumpStream.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
                     dumpSha = dumpStream.Sha256;
                     dumpSize = dumpStream.BytesProcessed;
+                    log.Verbose($"Dump: {parts.PartCount} part(s), {Units.Bytes(dumpSize)}.");
+                    pending = parts.Pending;
+                    if (pending is null)
+                    {
+                        break;
+                    }
+
                     continue;
                 }
 
@@ -243,12 +259,6 @@ public static class RestoreService
             CheckDuration = checkClock.Elapsed,
             Duration = total.Elapsed,
         };
-    }
-
-    private static string PartBase(string name)
-    {
-        var i = name.LastIndexOf(".part-", StringComparison.Ordinal);
-        return i < 0 ? name : name[..i];
     }
 
     private static async Task<byte[]> ReadSmallAsync(ArchiveEntry entry, CancellationToken ct)
