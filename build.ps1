@@ -153,7 +153,7 @@ function Invoke-EngineTest {
     $testArgs = @('test', (Join-Path $Root 'tests/HubDr.Engine.Tests/HubDr.Engine.Tests.csproj'), '-c', $Configuration, '--no-build', '--nologo',
         '--logger', 'trx;LogFileName=engine.trx', '--logger', 'console;verbosity=normal', '--results-directory', $ResultsDir)
     if ($EngineFilter) { $testArgs += @('--filter', $EngineFilter) }
-    & dotnet @testArgs
+    & dotnet @testArgs | Out-Host
     $exit = $LASTEXITCODE
     if (-not (Test-Path $trx)) { return @{ Passed = 0; Failed = 1; Skipped = 0; Note = "engine tests produced no results (exit $exit)" } }
     $c = ([xml](Get-Content $trx -Raw)).TestRun.ResultSummary.Counters
@@ -169,7 +169,7 @@ function Invoke-PesterTest {
     $pwsh = Get-PwshCommand
     $runner = Join-Path $Root 'tests/pester/Invoke-PesterSuite.ps1'
     $tagArgs = if ($PesterTag) { @('-Tag', ($PesterTag -join ',')) } else { @() }
-    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runner -ResultPath $json -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') @tagArgs
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runner -ResultPath $json -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') @tagArgs | Out-Host
     if (-not (Test-Path $json)) { return @{ Passed = 0; Failed = 1; Skipped = 0; Note = 'Pester produced no results' } }
     $r = Get-Content $json -Raw | ConvertFrom-Json
     return @{ Passed = [int]$r.Passed; Failed = [int]$r.Failed; Skipped = [int]$r.Skipped }

@@ -102,7 +102,6 @@ function Invoke-Gpg {
     [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out | ForEach-Object { "$_" }) -join "`n" }
 }
 
-Export-ModuleMember -Function *
 
 function Get-HubError {
     <# Runs a script block that must fail; returns its ErrorRecord (terminating or non-terminating). #>
@@ -132,3 +131,5 @@ function Copy-BackupFolder {
     Copy-Item (Join-Path $Store "$($Backup.Hub)/$($Backup.BackupId)/*") $dst
     return $Destination
 }
+
+Export-ModuleMember -Function *
