@@ -88,6 +88,39 @@ public class CompressionTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Theory]
+    [InlineData("zstd", "--zstd")]
+    [InlineData("gzip", "-z")]
+    [InlineData("none", "")]
+    public void GnuTarExtractsCompressedArchive(string name, string tarFlag)
+    {
+        string dir = TestUtil.TempDir();
+        try
+        {
+            byte[] dump = Sample(300_000);
+            var c = Compressors.Get(name);
+            string file = Path.Combine(dir, "backup.tar" + c.Extension);
+            using (var fs = File.Create(file))
+            using (var z = c.Compress(new NonSeekableStream(fs), null))
+            using (var w = new HubDr.Engine.Archive.ArchiveWriter(z, DateTimeOffset.UtcNow, 64 * 1024))
+            {
+                w.AddBytes("manifest.json", "{}"u8);
+                using (var part = w.OpenChunked("db/dump.sql")) part.Write(dump);
+                w.Finish();
+            }
+            string x = Path.Combine(dir, "x");
+            Directory.CreateDirectory(x);
+            var args = new List<string> { "-x" };
+            if (tarFlag.Length > 0) args.Add(tarFlag);
+            args.AddRange(new[] { "-f", file });
+            TestUtil.RunOk("tar", x, args.ToArray());
+            TestUtil.RunOk("sh", x, "-c", "cat db/dump.sql.part-* > ../joined");
+            Assert.Equal(dump, File.ReadAllBytes(Path.Combine(dir, "joined")));
+            Assert.Equal((dump.Length + 65535) / 65536, Directory.GetFiles(Path.Combine(x, "db")).Length);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void ZstdTruncatedInputFails()
     {
