@@ -178,21 +178,28 @@ public static class OpenPgpSignatures
             bool ok;
             try
             {
-                sig.InitVerify(signingKey);
+                using var fast = FastVerifier.CreateHash(sig, signingKey);
+                if (fast is null)
+                    sig.InitVerify(signingKey);
                 var buffer = ArrayPool<byte>.Shared.Rent(PgpHelpers.BufferSize);
                 try
                 {
                     int n;
                     while ((n = data.Read(buffer, 0, PgpHelpers.BufferSize)) > 0)
-                        sig.Update(buffer, 0, n);
+                    {
+                        if (fast is not null)
+                            fast.AppendData(buffer, 0, n);
+                        else
+                            sig.Update(buffer, 0, n);
+                    }
                 }
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
-                ok = sig.Verify();
+                ok = fast is not null ? FastVerifier.Verify(sig, signingKey, fast) : sig.Verify();
             }
-            catch (Exception ex) when (ex is PgpException or Org.BouncyCastle.Crypto.CryptoException or ArgumentException or InvalidCastException)
+            catch (Exception ex) when (ex is PgpException or Org.BouncyCastle.Crypto.CryptoException or ArgumentException or InvalidCastException or IndexOutOfRangeException)
             {
                 return new SignatureCheck(SignatureStatus.Malformed, issuerId, key.Fingerprint, signedAt,
                     $"The signature by {issuerId} could not be checked ({ex.Message}).");
