@@ -34,7 +34,13 @@ internal sealed class DetachedSigner : IDisposable
             or PublicKeyAlgorithmTag.ECDsa;
         if (fast)
         {
-            _hash = IncrementalHash.CreateHash(hashTag == HashAlgorithmTag.Sha512 ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
+            _hash = IncrementalHash.CreateHash(hashTag switch
+            {
+                HashAlgorithmTag.Sha256 => HashAlgorithmName.SHA256,
+                HashAlgorithmTag.Sha384 => HashAlgorithmName.SHA384,
+                HashAlgorithmTag.Sha512 => HashAlgorithmName.SHA512,
+                _ => throw new ArgumentOutOfRangeException(nameof(hashTag), hashTag, "SHA-256, SHA-384 or SHA-512 only"),
+            });
         }
         else
         {
@@ -107,7 +113,12 @@ internal sealed class DetachedSigner : IDisposable
         }
         else
         {
-            var oid = _hashTag == HashAlgorithmTag.Sha512 ? NistObjectIdentifiers.IdSha512 : NistObjectIdentifiers.IdSha256;
+            var oid = _hashTag switch
+            {
+                HashAlgorithmTag.Sha256 => NistObjectIdentifiers.IdSha256,
+                HashAlgorithmTag.Sha384 => NistObjectIdentifiers.IdSha384,
+                _ => NistObjectIdentifiers.IdSha512,
+            };
             var signer = new RsaDigestSigner(new NullDigest(), oid);
             signer.Init(true, _privateKey.Key);
             signer.BlockUpdate(digest);

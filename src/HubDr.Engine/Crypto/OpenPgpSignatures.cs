@@ -278,9 +278,21 @@ public static class OpenPgpSignatures
             yield return k;
     }
 
-    /// <summary>SHA-512 for RSA and P-384+, SHA-256 for P-256 (matching the curve size).</summary>
-    private static HashAlgorithmTag HashFor(PgpPublicKey key) =>
-        key.Algorithm == PublicKeyAlgorithmTag.ECDsa && key.BitStrength <= 256 ? HashAlgorithmTag.Sha256 : HashAlgorithmTag.Sha512;
+    /// <summary>
+    /// SHA-256 for RSA and P-256, SHA-384 for P-384, SHA-512 above. SHA-256 rather than SHA-512 for RSA because
+    /// .NET's SHA-256 uses the SHA-NI instructions (~1.2 GB/s here) and SHA-512 does not (~0.5 GB/s).
+    /// </summary>
+    private static HashAlgorithmTag HashFor(PgpPublicKey key)
+    {
+        if (key.Algorithm != PublicKeyAlgorithmTag.ECDsa)
+            return HashAlgorithmTag.Sha256;
+        return key.BitStrength switch
+        {
+            <= 256 => HashAlgorithmTag.Sha256,
+            <= 384 => HashAlgorithmTag.Sha384,
+            _ => HashAlgorithmTag.Sha512,
+        };
+    }
 
     internal static byte[] ArmorSignature(byte[] packet) =>
         Encoding.ASCII.GetBytes(PgpHelpers.Armor(s => s.Write(packet)));
