@@ -34,7 +34,13 @@ internal sealed class DetachedSigner : IDisposable
             or PublicKeyAlgorithmTag.ECDsa;
         if (fast)
         {
-            _hash = IncrementalHash.CreateHash(hashTag == HashAlgorithmTag.Sha512 ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
+            _hash = IncrementalHash.CreateHash(hashTag switch
+            {
+                HashAlgorithmTag.Sha256 => HashAlgorithmName.SHA256,
+                HashAlgorithmTag.Sha384 => HashAlgorithmName.SHA384,
+                HashAlgorithmTag.Sha512 => HashAlgorithmName.SHA512,
+                _ => throw new ArgumentOutOfRangeException(nameof(hashTag), hashTag, "SHA-256, SHA-384 or SHA-512 only"),
+            });
         }
         else
         {
@@ -107,7 +113,12 @@ internal sealed class DetachedSigner : IDisposable
         }
         else
         {
-            var oid = _hashTag == HashAlgorithmTag.Sha512 ? NistObjectIdentifiers.IdSha512 : NistObjectIdentifiers.IdSha256;
+            var oid = _hashTag switch
+            {
+                HashAlgorithmTag.Sha256 => NistObjectIdentifiers.IdSha256,
+                HashAlgorithmTag.Sha384 => NistObjectIdentifiers.IdSha384,
+                _ => NistObjectIdentifiers.IdSha512,
+            };
             var signer = new RsaDigestSigner(new NullDigest(), oid);
             signer.Init(true, _privateKey.Key);
             signer.BlockUpdate(digest);
@@ -125,4 +136,53 @@ internal sealed class DetachedSigner : IDisposable
     }
 
     public void Dispose() => _hash?.Dispose();
+}
+
+/// <summary>Fast verification of RSA/ECDSA signatures: .NET hashes the data, BouncyCastle checks the digest.</summary>
+internal static class FastVerifier
+{
+    /// <summary>Null when this signature kind is not handled here (caller falls back to BouncyCastle).</summary>
+    internal static IncrementalHash? CreateHash(PgpSignature sig, PgpPublicKey key)
+    {
+        if (sig.Version != 4 || key.Algorithm is not (PublicKeyAlgorithmTag.RsaGeneral or PublicKeyAlgorithmTag.RsaSign or PublicKeyAlgorithmTag.ECDsa))
+            return null;
+        return sig.HashAlgorithm switch
+        {
+            HashAlgorithmTag.Sha256 => IncrementalHash.CreateHash(HashAlgorithmName.SHA256),
+            HashAlgorithmTag.Sha384 => IncrementalHash.CreateHash(HashAlgorithmName.SHA384),
+            HashAlgorithmTag.Sha512 => IncrementalHash.CreateHash(HashAlgorithmName.SHA512),
+            _ => null,
+        };
+    }
+
+    internal static bool Verify(PgpSignature sig, PgpPublicKey key, IncrementalHash hash)
+    {
+        // BouncyCastle's trailer is the complete v4 trailer: version .. hashed subpackets || 0x04 0xFF || length.
+        hash.AppendData(sig.GetSignatureTrailer());
+        var digest = hash.GetHashAndReset();
+        var prefix = sig.GetDigestPrefix();
+        if (prefix is { Length: 2 } && (prefix[0] != digest[0] || prefix[1] != digest[1]))
+            return false;
+
+        if (key.Algorithm == PublicKeyAlgorithmTag.ECDsa)
+        {
+            var seq = Org.BouncyCastle.Asn1.Asn1Sequence.GetInstance(sig.GetSignature());
+            var r = Org.BouncyCastle.Asn1.DerInteger.GetInstance(seq[0]).PositiveValue;
+            var s = Org.BouncyCastle.Asn1.DerInteger.GetInstance(seq[1]).PositiveValue;
+            var verifier = new ECDsaSigner();
+            verifier.Init(false, key.GetKey());
+            return verifier.VerifySignature(digest, r, s);
+        }
+
+        var oid = sig.HashAlgorithm switch
+        {
+            HashAlgorithmTag.Sha256 => NistObjectIdentifiers.IdSha256,
+            HashAlgorithmTag.Sha384 => NistObjectIdentifiers.IdSha384,
+            _ => NistObjectIdentifiers.IdSha512,
+        };
+        var rsa = new RsaDigestSigner(new NullDigest(), oid);
+        rsa.Init(false, key.GetKey());
+        rsa.BlockUpdate(digest);
+        return rsa.VerifySignature(sig.GetSignature());
+    }
 }

@@ -92,6 +92,7 @@ public static class OpenPgpEncryption
         }
 
         HubDrException? passphraseError = null;
+        HubDrException? sessionKeyError = null;
         foreach (var (data, key, secret) in candidates)
         {
             var passphrase = passphraseFor(key.Fingerprint);
@@ -118,9 +119,10 @@ public static class OpenPgpEncryption
             }
             catch (Exception ex) when (PgpHelpers.IsBadInput(ex))
             {
-                if (data.KeyId == 0)
-                    continue; // anonymous recipient, not ours
-                throw IntegrityError("the session key could not be decrypted with the recipient key", ex);
+                // Anonymous recipient that is not ours, or a damaged PKESK: another recipient may still work.
+                if (data.KeyId != 0)
+                    sessionKeyError ??= IntegrityError("the session key could not be decrypted with the recipient key", ex);
+                continue;
             }
 
             if (!data.IsIntegrityProtected())
@@ -146,7 +148,7 @@ public static class OpenPgpEncryption
             return new DecryptingStream(literal, data, decoder);
         }
 
-        throw passphraseError ?? new HubDrException("DecryptionKeyNotFound", HubErrorCategory.SecurityError,
+        throw sessionKeyError ?? passphraseError ?? new HubDrException("DecryptionKeyNotFound", HubErrorCategory.SecurityError,
             $"None of the loaded secret keys could decrypt this archive (recipients: {string.Join(", ", recipientIds)}).");
     }
 

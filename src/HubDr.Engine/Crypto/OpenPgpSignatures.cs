@@ -178,21 +178,28 @@ public static class OpenPgpSignatures
             bool ok;
             try
             {
-                sig.InitVerify(signingKey);
+                using var fast = FastVerifier.CreateHash(sig, signingKey);
+                if (fast is null)
+                    sig.InitVerify(signingKey);
                 var buffer = ArrayPool<byte>.Shared.Rent(PgpHelpers.BufferSize);
                 try
                 {
                     int n;
                     while ((n = data.Read(buffer, 0, PgpHelpers.BufferSize)) > 0)
-                        sig.Update(buffer, 0, n);
+                    {
+                        if (fast is not null)
+                            fast.AppendData(buffer, 0, n);
+                        else
+                            sig.Update(buffer, 0, n);
+                    }
                 }
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
-                ok = sig.Verify();
+                ok = fast is not null ? FastVerifier.Verify(sig, signingKey, fast) : sig.Verify();
             }
-            catch (Exception ex) when (ex is PgpException or Org.BouncyCastle.Crypto.CryptoException or ArgumentException or InvalidCastException)
+            catch (Exception ex) when (ex is PgpException or Org.BouncyCastle.Crypto.CryptoException or ArgumentException or InvalidCastException or IndexOutOfRangeException)
             {
                 return new SignatureCheck(SignatureStatus.Malformed, issuerId, key.Fingerprint, signedAt,
                     $"The signature by {issuerId} could not be checked ({ex.Message}).");
@@ -271,9 +278,21 @@ public static class OpenPgpSignatures
             yield return k;
     }
 
-    /// <summary>SHA-512 for RSA and P-384+, SHA-256 for P-256 (matching the curve size).</summary>
-    private static HashAlgorithmTag HashFor(PgpPublicKey key) =>
-        key.Algorithm == PublicKeyAlgorithmTag.ECDsa && key.BitStrength <= 256 ? HashAlgorithmTag.Sha256 : HashAlgorithmTag.Sha512;
+    /// <summary>
+    /// SHA-256 for RSA and P-256, SHA-384 for P-384, SHA-512 above. SHA-256 rather than SHA-512 for RSA because
+    /// .NET's SHA-256 uses the SHA-NI instructions (~1.2 GB/s here) and SHA-512 does not (~0.5 GB/s).
+    /// </summary>
+    private static HashAlgorithmTag HashFor(PgpPublicKey key)
+    {
+        if (key.Algorithm != PublicKeyAlgorithmTag.ECDsa)
+            return HashAlgorithmTag.Sha256;
+        return key.BitStrength switch
+        {
+            <= 256 => HashAlgorithmTag.Sha256,
+            <= 384 => HashAlgorithmTag.Sha384,
+            _ => HashAlgorithmTag.Sha512,
+        };
+    }
 
     internal static byte[] ArmorSignature(byte[] packet) =>
         Encoding.ASCII.GetBytes(PgpHelpers.Armor(s => s.Write(packet)));

@@ -159,6 +159,65 @@ public class GpgInteropTests
         Assert.Equal(_f.Escrow.Key.Fingerprint, info.Fingerprint);
     }
 
+    [Fact]
+    public void GpgAnonymousRecipientMessageDecrypts()
+    {
+        using var gpg = new GpgHome();
+        gpg.Import(_f.Ops.ArmoredPublicKey);
+        var plain = TestData.Random(100_000, 12);
+        File.WriteAllBytes(gpg.PathOf("p.bin"), plain);
+        gpg.Ok(null, "--trust-model", "always", "--throw-keyids", "--recipient", _f.Ops.Key.Fingerprint, "--output", gpg.PathOf("p.pgp"), "--encrypt", gpg.PathOf("p.bin"));
+        var cipher = File.ReadAllBytes(gpg.PathOf("p.pgp"));
+        Assert.Equal(new[] { "0000000000000000" }, OpenPgpEncryption.ReadRecipientKeyIds(new MemoryStream(cipher)));
+        // Another secret key is tried first and silently skipped.
+        Assert.Equal(plain, TestData.Decrypt(cipher, _f.Secret(_f.Escrow, _f.Ops), _f.PassFor, out var info));
+        Assert.Equal(_f.Ops.Key.Fingerprint, info.Fingerprint);
+    }
+
+    [Fact]
+    public void GpgKeyWithSeparateSigningSubkeyAndOurP384SignatureVerifyInGpg()
+    {
+        const string pass = "sub key pass";
+        using var gpg = new GpgHome();
+        gpg.Ok(pass, "--quick-gen-key", "Cert Only <cert@example.test>", "nistp256", "cert", "never");
+        var fpr = FingerprintOf(gpg, "cert@example.test");
+        gpg.Ok(pass, "--quick-add-key", fpr, "nistp256/ecdsa", "sign", "never");
+        gpg.Ok(pass, "--quick-add-key", fpr, "nistp256", "encr", "never");
+        var sec = OpenPgpKeySet.LoadSecret(new[] { Encoding.ASCII.GetString(gpg.Ok(pass, "--export-secret-keys", "--armor", fpr)) });
+        var key = Assert.Single(sec.Keys);
+        Assert.Equal(3, key.AllKeyIds.Count);
+        Assert.Equal(key.AllKeyIds[1], key.SigningKeyId);   // the signing subkey, not the cert-only primary
+        Assert.Equal(key.AllKeyIds[2], key.EncryptionKeyId);
+
+        var data = TestData.Random(200_000, 13);
+        File.WriteAllBytes(gpg.PathOf("d.bin"), data);
+        var sig = OpenPgpSignatures.SignDetached(data, sec, fpr, pass.ToCharArray());
+        File.WriteAllBytes(gpg.PathOf("d.bin.asc"), sig);
+        var (code, _, status) = gpg.Run(null, "--status-fd", "2", "--verify", gpg.PathOf("d.bin.asc"), gpg.PathOf("d.bin"));
+        Assert.True(code == 0, status);
+        Assert.Contains("[GNUPG:] VALIDSIG " + FingerprintOfSubkey(gpg, fpr, key.AllKeyIds[1]), status);
+        var check = OpenPgpSignatures.Verify(new MemoryStream(data), sig, sec);
+        Assert.Equal(SignatureStatus.Valid, check.Status);
+        Assert.Equal(key.AllKeyIds[1], check.SignerKeyId);
+        Assert.Equal(fpr, check.SignerFingerprint);
+
+        // Our P-384 key: SHA-384 signature accepted by gpg.
+        var p384 = KeyGenerator.Generate("P384 <p384@example.test>", KeyAlgorithm.EcdsaP384, "p".ToCharArray());
+        gpg.Import(p384.ArmoredPublicKey);
+        var sig384 = OpenPgpSignatures.SignDetached(data, OpenPgpKeySet.LoadSecret(new[] { p384.ArmoredSecretKey }), p384.Key.Fingerprint, "p".ToCharArray());
+        File.WriteAllBytes(gpg.PathOf("d.bin.asc"), sig384);
+        (code, _, status) = gpg.Run(null, "--status-fd", "2", "--verify", gpg.PathOf("d.bin.asc"), gpg.PathOf("d.bin"));
+        Assert.True(code == 0, status);
+        Assert.Matches(@"VALIDSIG " + p384.Key.Fingerprint + @" \S+ \S+ \S+ 4 0 19 9 00 ", status); // ECDSA, SHA-384, binary
+    }
+
+    private static string FingerprintOfSubkey(GpgHome gpg, string primary, string keyId)
+    {
+        var colons = Encoding.UTF8.GetString(gpg.Ok(null, "--with-colons", "--with-subkey-fingerprints", "--list-keys", primary));
+        return colons.Split('\n').Where(l => l.StartsWith("fpr:", StringComparison.Ordinal))
+            .Select(l => l.Split(':')[9]).First(f => f.EndsWith(keyId, StringComparison.Ordinal));
+    }
+
     private static string FingerprintOf(GpgHome gpg, string email)
     {
         var colons = Encoding.UTF8.GetString(gpg.Ok(null, "--with-colons", "--list-keys", email));
