@@ -73,7 +73,7 @@ function Install-Prerequisite {
     param([string[]] $Command)
     $missing = @($Command | Where-Object { -not (Get-Command $_ -ErrorAction SilentlyContinue) })
     if ($missing.Count -eq 0) { return }
-    $packages = $missing | ForEach-Object { @{ gpg = 'gnupg'; sqlite3 = 'sqlite3'; zstd = 'zstd'; tar = 'tar'; gzip = 'gzip'; aws = 'awscli' }[$_] ?? $_ }
+    $packages = $missing | ForEach-Object { @{ gpg = 'gnupg'; sqlite3 = 'sqlite3'; zstd = 'zstd'; tar = 'tar'; gzip = 'gzip'; aws = 'awscli'; promtool = 'prometheus' }[$_] ?? $_ }
     if ($IsWindows -or -not (Get-Command apt-get -ErrorAction SilentlyContinue)) {
         throw "Missing tools: $($missing -join ', '). Install $($packages -join ', ') and run again."
     }
@@ -176,7 +176,7 @@ function Invoke-PesterTest {
 }
 
 function Invoke-Test {
-    Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd, aws
+    Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd, aws, promtool
     Invoke-Build
     Restore-TestTool
     $null = New-Item -ItemType Directory -Path $ResultsDir -Force
