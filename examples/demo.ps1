@@ -38,7 +38,7 @@ $sql | & $sqlite3.Source $hubDb
 '{"featureFlags":{"newBilling":true},"database":{"host":"db1","password":"demo-secret-never-in-backups"}}' | Set-Content (Join-Path $WorkPath 'hub/config.json')
 
 # 2. Keys: the ops key signs and decrypts; the escrow key is a second recipient kept offline.
-$pass = ConvertTo-SecureString 'demo passphrase - use a real secret store' -AsPlainText -Force
+$pass = ConvertTo-SecureString 'demo passphrase - use a real secret store' -AsPlainText -Force # lint-ignore: ConvertToSecureStringPlainText -- throwaway demo keys
 $keys = Join-Path $WorkPath 'keys'
 $ops = New-HubBackupKey -UserId 'Hub Ops <ops@example.com>' -Algorithm EcdsaP256 -Passphrase $pass -OutputPath (Join-Path $keys 'ops')
 $escrow = New-HubBackupKey -UserId 'Hub Escrow <escrow@example.com>' -Algorithm EcdsaP256 -Passphrase $pass -OutputPath (Join-Path $keys 'escrow')

@@ -6,7 +6,7 @@
     Automation Account > Runtime Environments (PowerShell 7.4) > Add a file / Modules.
     Store access: give the Automation Account's system-assigned managed identity the "Storage Blob Data Contributor"
     role on the container; -UseManagedIdentity makes HubDr use it (no keys anywhere).
-    Secrets: the key passphrase is an encrypted Automation variable (Get-AutomationVariable), the signing key an
+    Secrets: the key passphrase and the database login are Automation credential assets (Get-AutomationPSCredential), the signing key an
     Automation certificate/asset or a Key Vault secret read with the same identity.
 
     IMPORTANT: an Azure Automation *cloud sandbox* cannot run external binaries such as pg_dump or mariadb-dump, and has
@@ -21,8 +21,9 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 Import-Module HubDr
-$passphrase = ConvertTo-SecureString (Get-AutomationVariable -Name 'HubDrKeyPassphrase') -AsPlainText -Force
-$dbPassword = ConvertTo-SecureString (Get-AutomationVariable -Name 'HubDbPassword') -AsPlainText -Force
+# Automation credential assets: their .Password is already a SecureString.
+$passphrase = (Get-AutomationPSCredential -Name 'HubDrKeyPassphrase').Password
+$dbCredential = Get-AutomationPSCredential -Name 'HubDbCredential'
 $workDir = Join-Path ([IO.Path]::GetTempPath()) 'hubdr'
 $null = New-Item -ItemType Directory -Path $workDir -Force
 # Keys stored as Automation variables (armored text) are written to the sandbox's temp folder for this job only.
@@ -31,7 +32,7 @@ Set-Content (Join-Path $workDir 'escrow.pub.asc') (Get-AutomationVariable -Name 
 Set-Content (Join-Path $workDir 'ops.sec.asc') (Get-AutomationVariable -Name 'HubDrOpsSecretKey')
 try {
     $b = New-HubBackup -Store $Store -UseManagedIdentity -Hub $Hub -DatabaseEngine postgres -ConnectionString $ConnectionString `
-        -DatabaseCredential ([pscredential]::new('hub_backup', $dbPassword)) `
+        -DatabaseCredential $dbCredential `
         -RecipientKeyPath (Join-Path $workDir 'ops.pub.asc'), (Join-Path $workDir 'escrow.pub.asc') `
         -SigningKeyPath (Join-Path $workDir 'ops.sec.asc') -Passphrase $passphrase
     Write-Output "Backup $($b.BackupId) complete ($($b.Size) bytes)."

@@ -17,10 +17,14 @@ public sealed class GetHubBackupCommand : HubStoreCmdletBase
     public string? Store { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+
+    [ArgumentCompleter(typeof(HubNameCompleter))]
     [SupportsWildcards]
     public string? Hub { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+
+    [ArgumentCompleter(typeof(BackupIdCompleter))]
     [SupportsWildcards]
     public string? BackupId { get; set; }
 

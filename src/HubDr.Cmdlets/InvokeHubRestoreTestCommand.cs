@@ -35,6 +35,8 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
     public string? Store { get; set; }
 
     [Parameter(ParameterSetName = "Store")]
+
+    [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }
 
     /// <summary>How old the newest backup may be (default 7 days): an older one fails the test.</summary>
@@ -520,17 +522,18 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
         WriteObject(result);
 
         void Step(string kind, string name, bool passed, TimeSpan duration, string message) =>
-            steps.Add(new RestoreTestStep { Kind = kind, Name = name, Passed = passed, DurationSeconds = duration.TotalSeconds, Message = message });
+            steps.Add(new RestoreTestStep { Kind = kind, Name = name, Passed = passed, DurationSeconds = duration.TotalSeconds, Message = RestoreTestReport.Clean(message) });
     }
 
     private List<RestoreTestStep> RunPester(string[] paths, Hashtable staging, string stagingDir)
     {
         var steps = new List<RestoreTestStep>();
         void AddPesterStep(string name, bool passed, TimeSpan duration, string message, bool skipped = false) =>
-            steps.Add(new RestoreTestStep { Kind = "pester", Name = name, Passed = passed, Skipped = skipped, DurationSeconds = duration.TotalSeconds, Message = message });
+            steps.Add(new RestoreTestStep { Kind = "pester", Name = name, Passed = passed, Skipped = skipped, DurationSeconds = duration.TotalSeconds, Message = RestoreTestReport.Clean(message) });
 
         var clock = Stopwatch.StartNew();
-        var pesterModule = ScriptBlock.Create("(Get-Module Pester | Select-Object -First 1).Path").Invoke().FirstOrDefault()?.BaseObject as string ?? "Pester";
+        // The Pester this session uses (if any), else whatever Import-Module Pester finds.
+        var pesterModule = ScriptBlock.Create("$m = Get-Module Pester | Select-Object -First 1; if ($m) { Join-Path $m.ModuleBase 'Pester.psd1' }").Invoke().FirstOrDefault()?.BaseObject as string ?? "Pester";
         var dataFile = Path.Combine(stagingDir, "staging.json");
         var resultFile = Path.Combine(stagingDir, "pester-results.json");
         File.WriteAllText(dataFile, JsonSerializer.Serialize(staging.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString())));
@@ -538,6 +541,7 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
         File.WriteAllText(script, """
             param($PesterModule, $DataFile, $ResultFile, [string] $Paths)
             $ErrorActionPreference = 'Stop'
+            $PSStyle.OutputRendering = 'PlainText'
             Import-Module $PesterModule -MinimumVersion 5.0
             $staging = Get-Content -LiteralPath $DataFile -Raw | ConvertFrom-Json -AsHashtable
             $config = New-PesterConfiguration
@@ -562,6 +566,7 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
         }
 
         psi.ArgumentList.Add(string.Join(";", paths));
+        psi.Environment["NO_COLOR"] = "1";
         if (StagingCredential is not null)
         {
             psi.Environment["HUBDR_STAGING_DB_PASSWORD"] = StagingCredential.GetNetworkCredential().Password;

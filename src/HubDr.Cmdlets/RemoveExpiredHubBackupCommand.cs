@@ -30,6 +30,7 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
 
     /// <summary>Only this hub; default: every hub in the store, each with its own plan.</summary>
     [Parameter(ParameterSetName = "Store")]
+    [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }
 
     [Parameter] public int? KeepLast { get; set; }

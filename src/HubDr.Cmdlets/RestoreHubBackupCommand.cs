@@ -26,9 +26,13 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
     public string Store { get; set; } = "";
 
     [Parameter(ParameterSetName = "Id")]
+
+    [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "Id")]
+
+    [ArgumentCompleter(typeof(BackupIdCompleter))]
     public string BackupId { get; set; } = "";
 
     /// <summary>Target database: SQLite file path, or a PostgreSQL/MySQL connection string (no password). Omit to restore files only.</summary>

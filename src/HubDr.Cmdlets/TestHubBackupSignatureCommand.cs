@@ -22,9 +22,13 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
     public string Store { get; set; } = "";
 
     [Parameter(ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+
+    [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+
+    [ArgumentCompleter(typeof(BackupIdCompleter))]
     public string BackupId { get; set; } = "";
 
     /// <summary>A backup folder in a local store (…/hub/backupId) or its archive file.</summary>

@@ -110,9 +110,9 @@ Describe 'Keys and passphrases' {
         $e = Get-HubError { $a | Restore-HubBackup -Target (Join-Path $work 'wrongpass.db') -SecretKeyPath $keys.Ops.SecretKeyPath -Passphrase $bad -TrustedSignerKeyPath $keys.Ops.PublicKeyPath }
         Assert-HubError $e 'KeyPassphraseInvalid' 'AuthenticationError'
         $c = $common.Clone(); $c.Passphrase = $bad
-        $before = (Get-ChildItem $store -Recurse -File).Count
+        $before = (Get-BackupFileCount $store)
         Assert-HubError (Get-HubError { New-HubBackup @c }) 'KeyPassphraseInvalid' 'AuthenticationError'
-        (Get-ChildItem $store -Recurse -File).Count | Should -Be $before
+        (Get-BackupFileCount $store) | Should -Be $before
     }
 }
 
@@ -134,9 +134,9 @@ Describe 'Stores and targets' {
 
     It 'a backup of a missing database fails before anything is written' {
         $c = $common.Clone(); $c.ConnectionString = Join-Path $work 'nope.db'
-        $before = (Get-ChildItem $store -Recurse -File).Count
+        $before = (Get-BackupFileCount $store)
         Assert-HubError (Get-HubError { New-HubBackup @c }) 'DatabaseNotFound' 'ObjectNotFound'
-        (Get-ChildItem $store -Recurse -File).Count | Should -Be $before
+        (Get-BackupFileCount $store) | Should -Be $before
     }
 }
 

@@ -81,9 +81,9 @@ Describe 'New-HubBackup' {
     }
 
     It 'supports -WhatIf: nothing is written' {
-        $before = (Get-ChildItem $store -Recurse -File).Count
+        $before = (Get-BackupFileCount $store)
         New-HubBackup @common -WhatIf
-        (Get-ChildItem $store -Recurse -File).Count | Should -Be $before
+        (Get-BackupFileCount $store) | Should -Be $before
     }
 
     It 'takes every value from a settings file, parameters overriding it' {

@@ -10,10 +10,10 @@ BeforeAll {
     $script:service = "dotnet $($env:HUBDR_HUBSERVICE_DLL) --engine {engine} --connection {connection} --urls {url}"
     $script:smokeUser = [pscredential]::new('alice', (ConvertTo-TestSecureString 'alice-smoke-pass'))
     $script:keyArgs = @{ SecretKeyPath = $keys.Ops.SecretKeyPath; Passphrase = $keys.Passphrase; TrustedSignerKeyPath = $keys.Ops.PublicKeyPath }
-    function script:New-HubDb([string] $Path, [switch] $Broken) {
+    function script:New-HubDb([string] $Path, [string] $Break) {
         Get-Content (Join-Path $schemaDir 'sqlite.sql') -Raw | & sqlite3 $Path
         Get-Content (Join-Path $schemaDir 'seed.sql') -Raw | & sqlite3 $Path
-        if ($Broken) { 'DROP TABLE transactions;' | & sqlite3 $Path }
+        if ($Break) { $Break | & sqlite3 $Path }
     }
     function script:New-Store([string] $Name) { $s = Join-Path $work $Name; $null = New-Item -ItemType Directory $s; $s }
     function script:Backup-Sqlite([string] $Store, [string] $Db, [string] $Hub = 'contoso') {
@@ -98,7 +98,8 @@ Describe 'Invoke-HubRestoreTest failures' {
     It 'a deliberately broken backup fails the smoke tests, with a clear error, a report and a webhook alert' {
         $s = New-Store 'broken'
         $db = Join-Path $work 'broken.db'
-        New-HubDb $db -Broken
+        # Every account emptied: the hub starts and logs in, but the sample transaction cannot go through.
+        New-HubDb $db -Break 'UPDATE accounts SET balance_cents = 0;'
         $null = Backup-Sqlite $s $db
         $metrics = Join-Path $work 'hubdr.prom'
         $r = Invoke-HubRestoreTest -Store $s -Hub contoso @keyArgs -ServiceCommand $service -SmokeCredential $smokeUser `
@@ -107,13 +108,26 @@ Describe 'Invoke-HubRestoreTest failures' {
         $err[0].FullyQualifiedErrorId | Should -BeLike 'RestoreTestFailed,*'
         $failedHttp = $r.Steps | Where-Object { $_.Kind -eq 'http' -and -not $_.Passed -and -not $_.Skipped }
         $failedHttp.Name -join ' ' | Should -Match 'transaction'
-        ($failedHttp.Message -join ' ') | Should -Match 'transactions'
+        ($failedHttp.Message -join ' ') | Should -Match '409'
+        ($r.Steps | Where-Object { $_.Kind -eq 'http' -and $_.Name -match 'login' }).Passed | Should -BeTrue
         $hook | Wait-Job -Timeout 30 | Out-Null
         $alert = Get-Content $hookFile -Raw | ConvertFrom-Json
         $alert.event | Should -Be 'restore_test_failed'
         $alert.hub | Should -Be 'contoso'
         (Get-Content $metrics -Raw) | Should -Match 'hubdr_restore_test_failure_total\{hub="contoso"\} 1'
         Get-ChildItem (Join-Path $s '_reports/contoso') -Filter '*.xml' | Should -Not -BeNullOrEmpty
+    }
+
+    It 'a backup missing a table never becomes healthy: the service step fails and the schema error is quoted from the log' {
+        $s = New-Store 'notable'
+        $db = Join-Path $work 'notable.db'
+        New-HubDb $db -Break 'DROP TABLE transactions;'
+        $null = Backup-Sqlite $s $db
+        $r = Invoke-HubRestoreTest -Store $s -Hub contoso @keyArgs -ServiceCommand $service -SmokeCredential $smokeUser -ServiceStartTimeout '00:00:10' -ErrorAction SilentlyContinue
+        $r.Passed | Should -BeFalse
+        ($r.Steps | Where-Object Kind -eq 'service').Passed | Should -BeFalse
+        ($r.LogMatches -join ' ') | Should -Match 'schema'
+        ($r.Steps | Where-Object Kind -eq 'database' | Where-Object Passed -eq $false) | Should -BeNullOrEmpty
     }
 
     It 'quotes service log lines that match an error pattern, and reports a missed RPO' {
@@ -139,7 +153,7 @@ Describe 'Invoke-HubRestoreTest failures' {
     }
 
     It 'fails the key check when a retained backup cannot be decrypted with the held keys' {
-        $s = New-Store 'keys'
+        $s = New-Store 'keystore'
         $db = Join-Path $work 'keys.db'
         New-HubDb $db
         $other = New-HubBackupKey -UserId 'Lost <lost@example.test>' -Algorithm EcdsaP256 -Passphrase $keys.Passphrase -OutputPath (Join-Path $work 'lost')

@@ -32,9 +32,10 @@ BeforeAll {
         if ($r.ExitCode) { throw $r.Output }
         return $id
     }
-    function script:New-History([string] $Store, [string] $Hub, [datetime] $Newest, [int] $Days) {
+    # Daily backups for $DailyFor days, then one every $Every days, back to $Days days before $Newest.
+    function script:New-History([string] $Store, [string] $Hub, [datetime] $Newest, [int] $Days, [int] $DailyFor = [int]::MaxValue, [int] $Every = 1) {
         $t = New-Template $Store $Hub
-        $ids = for ($d = 0; $d -lt $Days; $d++) { Add-DatedBackup $Store $t $Newest.AddDays(-$d) }
+        $ids = for ($d = 0; $d -lt $Days; $d += $(if ($d -lt $DailyFor) { 1 } else { $Every })) { Add-DatedBackup $Store $t $Newest.AddDays(-$d) }
         Remove-Item (Join-Path $Store "$Hub/$($t.BackupId)") -Recurse
         return $ids
     }
@@ -48,26 +49,27 @@ Describe 'Remove-ExpiredHubBackup' {
     It 'prints the whole plan with -WhatIf and deletes nothing' {
         $s = New-Store 'whatif'
         $null = New-History $s 'contoso' $newest 40
-        $before = (Get-ChildItem $s -Recurse -File).Count
+        $before = (Get-BackupFileCount $s)
         $plan = Remove-ExpiredHubBackup -Store $s @common -WhatIf
         $plan.Count | Should -Be 40
         ($plan | Where-Object Action -eq 'Keep').Count | Should -BeGreaterThan 14
         ($plan | Where-Object Action -eq 'Remove').Count | Should -BeGreaterThan 0
-        (Get-ChildItem $s -Recurse -File).Count | Should -Be $before
+        (Get-BackupFileCount $s) | Should -Be $before
         ($plan | Where-Object BackupId -like '20261120T*').Reasons | Should -Contain 'within-daily 2026-11-20'
         ($plan | Where-Object Action -eq 'Keep' | ForEach-Object Reasons) -match '^within-weekly \d{4}-W\d\d$' | Should -Not -BeNullOrEmpty
     }
 
     It 'applies the runbook default: daily 14 days, weekly 12 weeks, monthly 12 months, and deletes the rest' {
         $s = New-Store 'gfs'
-        $null = New-History $s 'contoso' $newest 400
+        $ids = New-History $s 'contoso' $newest 400 -DailyFor 21 -Every 4
         $decisions = Remove-ExpiredHubBackup -Store $s -Hub contoso @common -Confirm:$false
         $kept = $decisions | Where-Object Action -eq 'Keep'
         $removed = $decisions | Where-Object Action -eq 'Removed'
-        ($kept.Count + $removed.Count) | Should -Be 400
+        ($kept.Count + $removed.Count) | Should -Be $ids.Count
         # 14 daily + the older newest-of-week within 12 weeks + the older newest-of-month within 12 months.
-        $kept.Count | Should -BeGreaterOrEqual 30
+        $kept.Count | Should -BeGreaterOrEqual 28
         $kept.Count | Should -BeLessOrEqual 40
+        $removed.Count | Should -BeGreaterThan 50
         ($kept | Where-Object { $_.Created -ge $newest.AddDays(-13.5) }).Count | Should -Be 14
         ($kept | Where-Object { $_.Created -lt $newest.AddMonths(-12).AddDays(-1) }) | Should -BeNullOrEmpty
         $left = Get-HubBackup -Store $s -Hub contoso

@@ -132,4 +132,10 @@ function Copy-BackupFolder {
     return $Destination
 }
 
+function Get-BackupFileCount {
+    <# Files of backups in a local store (audit records and reports under _audit/, _reports/ are not backups). #>
+    param([Parameter(Mandatory)][string] $Store)
+    @(Get-ChildItem $Store -Recurse -File | Where-Object { $_.FullName -notmatch '[\\/]_(audit|reports)[\\/]' }).Count
+}
+
 Export-ModuleMember -Function *

@@ -101,7 +101,7 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
             Try("the audit log", () => new AuditLog(auditPath, new Redactor()).Append(record));
         }
 
-        if (store is not null && auditToStore)
+        if (store is not null && auditToStore && hubError?.ErrorId is not ("StoreNotFound" or "StoreUriMissing" or "StoreAccessDenied"))
         {
             Try("the audit record to the store", () => RunEngine(async (_, ct) =>
             {

@@ -85,7 +85,9 @@ public static class BackupService
                 using var hashing = new HashingStream(upload.Content, leaveOpen: true, onProgress: progress.Report);
                 using var signing = new SigningStream(hashing, signingKeys, signer.Fingerprint, request.SigningPassphrase, leaveOpen: true);
                 var encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
-                var compress = compressor.Compress(encrypt, request.CompressionLevel);
+                // Two cores: dump + tar + compression on this thread; encryption, signing, hashing and upload on another.
+                using var stage = new PipelineStageStream(encrypt, ct: ct);
+                var compress = compressor.Compress(stage, request.CompressionLevel);
                 using (var tar = new ArchiveWriter(compress, created, request.PartSize))
                 {
                     var header = new BackupHeader { BackupId = backupId, Hub = hub, CreatedUtc = created, ToolVersion = ToolVersion, Engine = dbInfo.Engine, Compression = compressor.Name };
@@ -127,6 +129,7 @@ public static class BackupService
                 }
 
                 compress.Dispose();
+                stage.Complete();
                 encrypt.Dispose();
                 signing.Flush();
                 archiveSignature = signing.FinishSignature();

@@ -60,6 +60,10 @@ public sealed class RestoreTestReport
 
     public byte[] ToJson() => HubJson.Serialize(this);
 
+    /// <summary>Text safe for XML and humans: ANSI colour codes and control characters removed.</summary>
+    public static string Clean(string s) =>
+        new(System.Text.RegularExpressions.Regex.Replace(s, @"\x1B\[[0-9;?]*[A-Za-z]", "").Where(c => c >= ' ' || c is '\n' or '\r' or '\t').ToArray());
+
     public byte[] ToJUnit()
     {
         var sb = new StringBuilder();
@@ -83,19 +87,19 @@ public sealed class RestoreTestReport
             {
                 w.WriteStartElement("testcase");
                 w.WriteAttributeString("classname", "hubdr." + s.Kind);
-                w.WriteAttributeString("name", s.Name);
+                w.WriteAttributeString("name", Clean(s.Name));
                 w.WriteAttributeString("time", s.DurationSeconds.ToString("0.000", CultureInfo.InvariantCulture));
                 if (s.Skipped)
                 {
                     w.WriteStartElement("skipped");
-                    w.WriteAttributeString("message", s.Message);
+                    w.WriteAttributeString("message", Clean(s.Message));
                     w.WriteEndElement();
                 }
                 else if (!s.Passed)
                 {
                     w.WriteStartElement("failure");
-                    w.WriteAttributeString("message", s.Message);
-                    w.WriteString(s.Message);
+                    w.WriteAttributeString("message", Clean(s.Message));
+                    w.WriteString(Clean(s.Message));
                     w.WriteEndElement();
                 }
 
