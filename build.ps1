@@ -114,9 +114,10 @@ function Restore-TestTool {
 function Import-EnvFile([string] $Path) {
     foreach ($line in Get-Content $Path) {
         if ($line -match '^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$') {
+            $name = $Matches[1]
             $value = $Matches[2]
             if ($value -match "^'(.*)'$" -or $value -match '^"(.*)"$') { $value = $Matches[1] }
-            [Environment]::SetEnvironmentVariable($Matches[1], $value)
+            [Environment]::SetEnvironmentVariable($name, $value)
         }
     }
 }

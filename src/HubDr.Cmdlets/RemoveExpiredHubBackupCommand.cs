@@ -1,0 +1,229 @@
+using System.Management.Automation;
+using HubDr.Cmdlets.Infrastructure;
+using HubDr.Engine;
+using HubDr.Engine.Backup;
+using HubDr.Engine.Retention;
+using HubDr.Engine.Stores;
+
+namespace HubDr.Cmdlets;
+
+/// <summary>
+/// Remove-ExpiredHubBackup: applies a grandfather-father-son retention policy (restic "forget" semantics) per hub and
+/// removes what it does not keep. Emits one decision per backup with its reasons; -WhatIf prints the whole plan.
+/// Never removes the newest signature-valid backup or every backup of a hub; reports object-locked backups instead of
+/// forcing them; clears incomplete backups older than a grace period. Without any -Keep* rule the runbook's policy
+/// applies: daily backups within 14 days, weekly within 12 weeks, monthly within 12 months (measured back from the
+/// newest backup, not from the clock).
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "ExpiredHubBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Store")]
+[OutputType(typeof(HubRetentionDecision))]
+public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
+{
+    private readonly List<HubBackup> _piped = [];
+
+    /// <summary>Backups from Get-HubBackup. The policy is evaluated over each hub's full history; only these are acted on.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "Pipeline")]
+    public HubBackup[] InputObject { get; set; } = [];
+
+    [Parameter(Position = 0, ParameterSetName = "Store")]
+    public string? Store { get; set; }
+
+    /// <summary>Only this hub; default: every hub in the store, each with its own plan.</summary>
+    [Parameter(ParameterSetName = "Store")]
+    public string? Hub { get; set; }
+
+    [Parameter] public int? KeepLast { get; set; }
+    [Parameter] public int? KeepHourly { get; set; }
+    [Parameter] public int? KeepDaily { get; set; }
+    [Parameter] public int? KeepWeekly { get; set; }
+    [Parameter] public int? KeepMonthly { get; set; }
+    [Parameter] public int? KeepYearly { get; set; }
+
+    /// <summary>Keep every backup within this duration of the newest one, e.g. "2d", "1y2m".</summary>
+    [Parameter] public string? KeepWithin { get; set; }
+    [Parameter] public string? KeepWithinHourly { get; set; }
+    [Parameter] public string? KeepWithinDaily { get; set; }
+    [Parameter] public string? KeepWithinWeekly { get; set; }
+    [Parameter] public string? KeepWithinMonthly { get; set; }
+    [Parameter] public string? KeepWithinYearly { get; set; }
+
+    /// <summary>Backups carrying these labels are kept (comma-separated within one entry = all of them).</summary>
+    [Parameter] public string[]? KeepLabel { get; set; }
+
+    /// <summary>Time zone (IANA or Windows id) in which days, weeks, months are delimited; default UTC.</summary>
+    [Parameter] public string? TimeZone { get; set; }
+
+    /// <summary>Incomplete backups younger than this are left alone (a backup may still be running). Default 1 day.</summary>
+    [Parameter] public TimeSpan? IncompleteGracePeriod { get; set; }
+
+    /// <summary>Signer keys used to find the newest signature-valid backup (never removed).</summary>
+    [Parameter] public string[]? TrustedSignerKeyPath { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == "Pipeline")
+        {
+            _piped.AddRange(InputObject);
+            return;
+        }
+
+        Guarded(() => Run(BuildStoreSpec(Store), HubFromSettings(Hub), null));
+    }
+
+    protected override void EndProcessing()
+    {
+        if (ParameterSetName != "Pipeline" || _piped.Count == 0)
+        {
+            return;
+        }
+
+        Guarded(() =>
+        {
+            foreach (var byStore in _piped.GroupBy(b => b.Store, StringComparer.Ordinal))
+            {
+                var first = byStore.First();
+                var spec = first.StoreSpec as StoreSpec ?? BuildStoreSpec(first.Store);
+                foreach (var hub in byStore.Select(b => b.Hub).Distinct(StringComparer.Ordinal))
+                {
+                    Run(spec, hub, byStore.Where(b => b.Hub == hub).Select(b => b.BackupId).ToHashSet(StringComparer.Ordinal));
+                }
+            }
+        });
+    }
+
+    private void Run(StoreSpec spec, string? hub, HashSet<string>? only)
+    {
+        var policy = BuildPolicy();
+        var trustedPaths = (TrustedSignerKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.TrustedSigners");
+        var trusted = trustedPaths.Length > 0 ? KeyFiles.LoadPublic(trustedPaths, "trusted signer key") : null;
+        var request = new RetentionRequest
+        {
+            Policy = policy,
+            Hub = hub,
+            TrustedSigners = trusted,
+            IncompleteGracePeriod = IncompleteGracePeriod ?? TimeSpan.FromDays(1),
+        };
+        WriteVerbose($"Retention policy: {policy}.");
+        var (items, location) = RunEngine(async (log, ct) =>
+        {
+            await using var store = StoreFactory.Create(spec);
+            await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
+            return (await RetentionService.PlanAsync(store, request, log, ct).ConfigureAwait(false), store.Location);
+        });
+        if (only is not null)
+        {
+            items = items.Where(i => only.Contains(i.Backup.BackupId)).ToList();
+        }
+
+        var confirmed = new List<RetentionItem>();
+        foreach (var item in items.Where(i => i.WillDelete))
+        {
+            if (ShouldProcess($"{item.Backup.Hub}/{item.Backup.BackupId} ({item.Backup.Created:u}, {string.Join("; ", item.Reasons)})", "Remove backup"))
+            {
+                confirmed.Add(item);
+            }
+        }
+
+        Dictionary<string, string?> outcome = [];
+        if (confirmed.Count > 0)
+        {
+            outcome = RunEngine(async (log, ct) =>
+            {
+                await using var store = StoreFactory.Create(spec);
+                return await RetentionService.DeleteAsync(store, confirmed.Select(c => c.Backup).ToList(), log, ct).ConfigureAwait(false);
+            });
+        }
+
+        foreach (var item in items)
+        {
+            var key = item.Backup.Hub + "/" + item.Backup.BackupId;
+            string action;
+            string? error = null;
+            if (outcome.TryGetValue(key, out var err))
+            {
+                action = err is null ? "Removed" : "Failed";
+                error = err;
+                if (err is not null)
+                {
+                    WriteError(new ErrorRecord(new HubDrException("RetentionDeleteFailed", HubErrorCategory.WriteError,
+                        $"Could not fully remove {key}: {err}. Its catalog record is gone, so it is no longer listed; the next run finishes the job."),
+                        "RetentionDeleteFailed", ErrorCategory.WriteError, key));
+                }
+            }
+            else
+            {
+                action = item.Action switch
+                {
+                    RetentionAction.Keep or RetentionAction.KeepIncomplete => "Keep",
+                    RetentionAction.Locked => "Locked",
+                    _ => "Remove",
+                };
+            }
+
+            WriteObject(new HubRetentionDecision
+            {
+                Hub = item.Backup.Hub,
+                BackupId = item.Backup.BackupId,
+                Created = item.Backup.Created.UtcDateTime,
+                Action = action,
+                Reasons = item.Reasons.ToArray(),
+                Status = item.Backup.IsComplete ? "Complete" : "Incomplete",
+                Size = item.Backup.StoredBytes,
+                LockedUntil = item.Backup.LockedUntil?.UtcDateTime,
+                Error = error,
+                Store = location,
+            });
+        }
+    }
+
+    private RetentionPolicy BuildPolicy()
+    {
+        int? I(int? p, string key) => p ?? Settings.GetInt("Retention." + key);
+        RetentionDuration? D(string? p, string key) => (p ?? Settings.GetString("Retention." + key)) is { } s ? RetentionDuration.Parse(s) : null;
+        var tz = TimeZone ?? Settings.GetString("Retention.TimeZone");
+        var policy = new RetentionPolicy
+        {
+            KeepLast = I(KeepLast, nameof(KeepLast)),
+            KeepHourly = I(KeepHourly, nameof(KeepHourly)),
+            KeepDaily = I(KeepDaily, nameof(KeepDaily)),
+            KeepWeekly = I(KeepWeekly, nameof(KeepWeekly)),
+            KeepMonthly = I(KeepMonthly, nameof(KeepMonthly)),
+            KeepYearly = I(KeepYearly, nameof(KeepYearly)),
+            KeepWithin = D(KeepWithin, nameof(KeepWithin)),
+            KeepWithinHourly = D(KeepWithinHourly, nameof(KeepWithinHourly)),
+            KeepWithinDaily = D(KeepWithinDaily, nameof(KeepWithinDaily)),
+            KeepWithinWeekly = D(KeepWithinWeekly, nameof(KeepWithinWeekly)),
+            KeepWithinMonthly = D(KeepWithinMonthly, nameof(KeepWithinMonthly)),
+            KeepWithinYearly = D(KeepWithinYearly, nameof(KeepWithinYearly)),
+            KeepTags = KeepLabel ?? Settings.GetStrings("Retention.KeepLabel"),
+            TimeZone = tz is null ? TimeZoneInfo.Utc : FindZone(tz),
+        };
+
+        var anyGiven = MyInvocation.BoundParameters.Keys.Any(k => k.StartsWith("Keep", StringComparison.Ordinal)) || Settings.GetTable("Retention") is { Count: > 0 };
+        if (!anyGiven)
+        {
+            var d = RetentionPolicy.RunbookDefault;
+            return new RetentionPolicy
+            {
+                KeepWithinDaily = d.KeepWithinDaily,
+                KeepWithinWeekly = d.KeepWithinWeekly,
+                KeepWithinMonthly = d.KeepWithinMonthly,
+                TimeZone = policy.TimeZone,
+            };
+        }
+
+        return policy;
+    }
+
+    private static TimeZoneInfo FindZone(string id)
+    {
+        try
+        {
+            return TimeZoneInfo.FindSystemTimeZoneById(id);
+        }
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            throw new HubDrException("TimeZoneNotFound", HubErrorCategory.InvalidArgument, $"Unknown time zone '{id}'. Use an IANA id such as Europe/Berlin or a Windows id.", e) { Target = id };
+        }
+    }
+}
