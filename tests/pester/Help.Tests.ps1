@@ -69,6 +69,22 @@ Describe 'Help for <Name>' -ForEach $cmdlets {
         }
     }
 
+    It 'has examples that parse and call HubDr cmdlets only with parameters they have' {
+        foreach ($e in @($help.examples.example)) {
+            $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput("$($e.code)", [ref] $null, [ref] $errors)
+            $errors | Should -BeNullOrEmpty -Because "$($e.title) must be valid PowerShell"
+            foreach ($c in $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.CommandAst] }, $true)) {
+                $target = Get-Command -Module HubDr -Name $c.GetCommandName() -ErrorAction SilentlyContinue
+                if (-not $target) { continue }
+                foreach ($p in $c.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] }) {
+                    $names = @($target.Parameters.Values | ForEach-Object { $_.Name; $_.Aliases })
+                    @($names | Where-Object { $_ -like "$($p.ParameterName)*" }).Count | Should -BeGreaterThan 0 -Because "$($e.title): $($target.Name) has no -$($p.ParameterName)"
+                }
+            }
+        }
+    }
+
     It 'describes every parameter' {
         $missing = foreach ($p in $parameters) {
             $ph = Get-Help $Name -Parameter $p.Name -ErrorAction SilentlyContinue
