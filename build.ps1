@@ -180,6 +180,9 @@ function Invoke-Test {
     Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd, aws, promtool
     Invoke-Build
     Restore-TestTool
+    # The reference Hub web service the restore tests start against restored databases.
+    Invoke-Native 'build tests/hubservice' { dotnet build (Join-Path $Root 'tests/hubservice/HubService.csproj') -c $Configuration --nologo -v:q -clp:ErrorsOnly }
+    $env:HUBDR_HUBSERVICE_DLL = Join-Path $Root "tests/hubservice/bin/$Configuration/net10.0/HubService.dll"
     $null = New-Item -ItemType Directory -Path $ResultsDir -Force
     $totals = @{ Passed = 0; Failed = 0; Skipped = 0 }
     $notes = @()

@@ -147,7 +147,20 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                     },
                     Labels = Label ?? [],
                 };
-                var outcome = RunEngine((log, ct) => BackupService.CreateAsync(request, log, ct));
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                BackupOutcome outcome;
+                try
+                {
+                    outcome = RunEngine((log, ct) => BackupService.CreateAsync(request, log, ct));
+                }
+                catch (Exception e) when (IsFailure(e))
+                {
+                    Observe("backup", hub, null, false, clock.Elapsed, null, e, storeSpec);
+                    throw;
+                }
+
+                Observe("backup", hub, outcome.Catalog.BackupId, true, clock.Elapsed, outcome.Catalog.ArchiveSize, null, storeSpec,
+                    new Dictionary<string, string> { ["engine"] = outcome.Catalog.Engine, ["rows"] = outcome.Catalog.RowCount.ToString(System.Globalization.CultureInfo.InvariantCulture) });
                 if (outcome.RedactedNames.Count > 0)
                 {
                     WriteVerbose($"Redacted {outcome.RedactedNames.Count} secret-looking value(s): {string.Join(", ", outcome.RedactedNames)}.");

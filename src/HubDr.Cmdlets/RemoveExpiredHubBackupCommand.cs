@@ -134,6 +134,10 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
             });
         }
 
+        var failedCount = outcome.Count(o => o.Value is not null);
+        Observe("retention", hub ?? "*", null, failedCount == 0, TimeSpan.Zero, null,
+            failedCount == 0 ? null : new HubDrException("RetentionDeleteFailed", HubErrorCategory.WriteError, $"{failedCount} backup(s) could not be fully removed."), spec,
+            new Dictionary<string, string> { ["removed"] = outcome.Count(o => o.Value is null).ToString(System.Globalization.CultureInfo.InvariantCulture), ["policy"] = policy.ToString() });
         foreach (var item in items)
         {
             var key = item.Backup.Hub + "/" + item.Backup.BackupId;

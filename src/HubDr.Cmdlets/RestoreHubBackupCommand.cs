@@ -126,7 +126,18 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
                     ImportCommand = ImportCommand ?? Settings.GetString("RestoreTarget.ImportCommand"),
                     Options = new RestoreOptions { NoOwner = !KeepOwnership.IsPresent, Jobs = db?.Jobs ?? 1 },
                 };
-                var o = RunEngine((log, ct) => RestoreService.RestoreAsync(request, log, ct));
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                RestoreOutcome o;
+                try
+                {
+                    o = RunEngine((log, ct) => RestoreService.RestoreAsync(request, log, ct));
+                }
+                catch (Exception e) when (IsFailure(e))
+                {
+                    Observe("restore", hub, id, false, clock.Elapsed, null, e, spec);
+                    throw;
+                }
+
                 var result = new HubRestoreResult
                 {
                     BackupId = id,
@@ -154,6 +165,8 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
                         "RestoreVerificationFailed", ErrorCategory.InvalidResult, result));
                 }
 
+                Observe("restore", hub, id, result.Succeeded, clock.Elapsed, o.Verification.BytesRead, null, spec,
+                    new Dictionary<string, string> { ["rowCountsMatch"] = result.RowCountsMatch.ToString(), ["target"] = result.DatabaseTarget ?? result.FilesPath ?? "" });
                 WriteObject(result);
             }
             finally

@@ -1,6 +1,8 @@
 using System.Management.Automation;
 using System.Security;
 using HubDr.Engine;
+using HubDr.Engine.Monitoring;
+using HubDr.Engine.Sources;
 using HubDr.Engine.Stores;
 
 namespace HubDr.Cmdlets.Infrastructure;
@@ -39,7 +41,93 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
     [Parameter]
     public SwitchParameter UseManagedIdentity { get; set; }
 
+    /// <summary>Prometheus textfile-collector file (e.g. /var/lib/node_exporter/textfile_collector/hubdr.prom); counters survive across runs.</summary>
+    [Parameter]
+    public string? MetricsPath { get; set; }
+
+    /// <summary>Local audit log (JSON lines). Records also go into the store under _audit/ unless Monitoring.AuditToStore = $false.</summary>
+    [Parameter]
+    public string? AuditLogPath { get; set; }
+
+    /// <summary>Webhook that receives a JSON alert on failure (generic receivers, Slack/Teams "text" field).</summary>
+    [Parameter]
+    public Uri? WebhookUrl { get; set; }
+
     protected HubSettings Settings => _settings ??= HubSettings.Load(this, SettingsPath);
+
+    /// <summary>
+    /// Runbook "Validation &amp; Monitoring": records one operation's outcome as metrics, an audit record (locally and in
+    /// the store) and, on failure, a webhook alert. Never throws: a monitoring problem is a warning, not a second failure.
+    /// </summary>
+    protected void Observe(string operation, string? hub, string? backupId, bool success, TimeSpan duration, long? bytes,
+        Exception? error, StoreSpec? store, IReadOnlyDictionary<string, string>? details = null, string? alertSummary = null)
+    {
+        hub ??= "unknown";
+        var hubError = error as HubDrException;
+        var metricsPath = MetricsPath is not null ? ResolvePath(MetricsPath) : Settings.GetPath("Monitoring.MetricsPath");
+        var auditPath = AuditLogPath is not null ? ResolvePath(AuditLogPath) : Settings.GetPath("Monitoring.AuditLogPath");
+        var webhook = WebhookUrl ?? (Settings.GetString("Monitoring.WebhookUrl") is { } w ? new Uri(w) : null);
+        var auditToStore = Settings.GetBool("Monitoring.AuditToStore") ?? true;
+        var record = new AuditRecord
+        {
+            Operation = operation,
+            Hub = hub,
+            BackupId = backupId,
+            Outcome = success ? "success" : "failure",
+            DurationSeconds = duration.TotalSeconds,
+            ErrorId = hubError?.ErrorId ?? (error is null ? null : "UnexpectedError"),
+            Error = error?.Message,
+            Details = details,
+        };
+        void Try(string what, Action a)
+        {
+            try
+            {
+                a();
+            }
+            catch (Exception e) when (IsFailure(e))
+            {
+                WriteWarning($"Could not write {what}: {e.Message}");
+            }
+        }
+
+        if (metricsPath is not null)
+        {
+            Try("metrics", () => new MetricsFile(metricsPath).Record(new OperationOutcome(operation, hub, success, DateTimeOffset.UtcNow, duration, bytes)));
+        }
+
+        if (auditPath is not null)
+        {
+            Try("the audit log", () => new AuditLog(auditPath, new Redactor()).Append(record));
+        }
+
+        if (store is not null && auditToStore)
+        {
+            Try("the audit record to the store", () => RunEngine(async (_, ct) =>
+            {
+                await using var s = StoreFactory.Create(store);
+                return await AuditLog.WriteToStoreAsync(s, record, ct).ConfigureAwait(false);
+            }));
+        }
+
+        if (!success && webhook is not null)
+        {
+            Try("the webhook alert", () =>
+            {
+                var alert = new Alert(operation + "_failed", hub, backupId, alertSummary ?? $"HubDr {operation} of hub '{hub}' failed: {error?.Message}",
+                    record.ErrorId, DateTimeOffset.UtcNow, details?.ToDictionary(k => k.Key, v => (object?)v.Value));
+                var result = RunEngine(async (_, ct) =>
+                {
+                    using var n = new WebhookNotifier(webhook);
+                    return await n.NotifyAsync(alert, ct).ConfigureAwait(false);
+                });
+                if (!result.Delivered)
+                {
+                    WriteWarning($"The failure alert was not delivered after {result.Attempts} attempt(s): {result.Error}");
+                }
+            });
+        }
+    }
 
     protected StoreSpec BuildStoreSpec(string? storeParameter)
     {

@@ -17,7 +17,14 @@ public static class OpenPgpEncryption
     /// Returns a write-only stream: bytes written to it are the plaintext; disposing it completes the message.
     /// <paramref name="output"/> is left open.
     /// </summary>
-    public static Stream OpenEncrypt(Stream output, OpenPgpKeySet recipients, string literalFileName, DateTimeOffset modified)
+    public static Stream OpenEncrypt(Stream output, OpenPgpKeySet recipients, string literalFileName, DateTimeOffset modified) =>
+        OpenEncrypt(output, recipients, literalFileName, modified, forceBouncyCastle: false);
+
+    /// <summary>
+    /// <paramref name="forceBouncyCastle"/>: use BouncyCastle's PgpEncryptedDataGenerator even when the fast
+    /// <see cref="SeipdWriter"/> supports every recipient (tests compare both).
+    /// </summary>
+    internal static Stream OpenEncrypt(Stream output, OpenPgpKeySet recipients, string literalFileName, DateTimeOffset modified, bool forceBouncyCastle)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(recipients);
@@ -26,7 +33,7 @@ public static class OpenPgpEncryption
                 "No OpenPGP recipient key was given, so nobody could ever decrypt the archive. Configure at least the " +
                 "operations key (and preferably an escrow key).");
 
-        var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, new SecureRandom());
+        var encryptionKeys = new List<PgpPublicKey>();
         foreach (var key in recipients.Keys)
         {
             var enc = PgpHelpers.SelectEncryptionKey(key.PublicRing) ?? throw new HubDrException(
@@ -34,10 +41,16 @@ public static class OpenPgpEncryption
                 $"OpenPGP key {key.Fingerprint} ({string.Join(", ", key.UserIds)}) has no usable encryption subkey " +
                 "(missing, expired or revoked). Add an encryption subkey or configure another recipient key.")
             { Target = key.Fingerprint };
-            generator.AddMethod(enc);
+            encryptionKeys.Add(enc);
         }
 
         var target = new NonClosingStream(output);
+        if (!forceBouncyCastle && SeipdWriter.Supports(encryptionKeys))
+            return new SeipdWriter(target, encryptionKeys, literalFileName ?? string.Empty, modified);
+
+        var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, new SecureRandom());
+        foreach (var enc in encryptionKeys)
+            generator.AddMethod(enc);
         var encrypted = generator.Open(target, new byte[PgpHelpers.BufferSize]);
         var literalGen = new PgpLiteralDataGenerator();
         var literal = literalGen.Open(encrypted, PgpLiteralData.Binary, literalFileName ?? string.Empty,

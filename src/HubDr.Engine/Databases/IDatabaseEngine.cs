@@ -32,6 +32,12 @@ public interface IDatabaseEngine
     /// </summary>
     Task PrepareTargetAsync(bool force, CancellationToken ct);
 
+    /// <summary>
+    /// Removes the target database entirely (restore tests clean up their throwaway staging database).
+    /// Missing target is not an error.
+    /// </summary>
+    Task DropTargetAsync(CancellationToken ct);
+
     /// <summary>Restores a dump produced by <see cref="DumpAsync"/> (format as recorded in the manifest).</summary>
     Task RestoreAsync(Stream dump, string dumpFormat, RestoreOptions options, CancellationToken ct);
 

@@ -129,7 +129,7 @@ public class FailureTests
     }
 
     [Fact]
-    public void EncryptWithoutRecipientsOrWithSecretOnlyKeysThrows()
+    public void EncryptWithoutRecipientsThrows()
     {
         var ex = Assert.Throws<HubDrException>(() => OpenPgpEncryption.OpenEncrypt(new MemoryStream(), OpenPgpKeySet.Empty, "x", DateTimeOffset.UtcNow));
         Assert.Equal("EncryptionRecipientMissing", ex.ErrorId);

@@ -335,6 +335,12 @@ public sealed class MySqlEngine : IDatabaseEngine
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture) == 0;
     }
 
+    public async Task DropTargetAsync(CancellationToken ct)
+    {
+        await using var conn = await OpenAsync(null, ct).ConfigureAwait(false);
+        await Exec(conn, $"DROP DATABASE IF EXISTS {Ident(Database)}", ct).ConfigureAwait(false);
+    }
+
     public async Task PrepareTargetAsync(bool force, CancellationToken ct)
     {
         await using var conn = await OpenAsync(null, ct).ConfigureAwait(false);

@@ -472,6 +472,15 @@ public sealed partial class PostgresEngine : IDatabaseEngine
         return Convert.ToInt64(n, CultureInfo.InvariantCulture) == 0;
     }
 
+    public async Task DropTargetAsync(CancellationToken ct)
+    {
+        await using var maint = await OpenAsync(MaintenanceDatabase, ct).ConfigureAwait(false);
+        if (await DatabaseExistsAsync(maint, ct).ConfigureAwait(false))
+        {
+            await Exec(maint, $"DROP DATABASE {Ident(Database)} WITH (FORCE)", ct).ConfigureAwait(false);
+        }
+    }
+
     public async Task PrepareTargetAsync(bool force, CancellationToken ct)
     {
         await using var maint = await OpenAsync(MaintenanceDatabase, ct).ConfigureAwait(false);

@@ -402,6 +402,13 @@ public sealed class SqliteEngine : IDatabaseEngine
         }
     }
 
+    public Task DropTargetAsync(CancellationToken ct) => Task.Run(() =>
+    {
+        SqliteConnection.ClearAllPools();
+        foreach (string suffix in new[] { "", "-wal", "-shm", "-journal" })
+            File.Delete(FilePath + suffix);
+    }, ct);
+
     public Task PrepareTargetAsync(bool force, CancellationToken ct) => Task.Run(() =>
     {
         if (!TargetIsEmpty())
