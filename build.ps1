@@ -179,6 +179,7 @@ function Invoke-PesterTest {
 function Invoke-Test {
     Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd, aws, promtool
     Invoke-Build
+    New-ModulePackage
     Restore-TestTool
     # The reference Hub web service the restore tests start against restored databases.
     Invoke-Native 'build tests/hubservice' { dotnet build (Join-Path $Root 'tests/hubservice/HubService.csproj') -c $Configuration --nologo -v:q -clp:ErrorsOnly }
@@ -214,6 +215,10 @@ function Invoke-Demo {
 
 function Invoke-Package {
     Invoke-Build
+    New-ModulePackage
+}
+
+function New-ModulePackage {
     $version = (Import-PowerShellDataFile (Join-Path $ModuleOut 'HubDr.psd1')).ModuleVersion
     $zip = Join-Path $Out "HubDr-$version.zip"
     $aa = Join-Path $Out 'HubDr.zip'
@@ -223,6 +228,8 @@ function Invoke-Package {
     # Azure Automation: the zip is named after the module and holds the module files at its root.
     Compress-Archive -Path (Join-Path $ModuleOut '*') -DestinationPath $aa
     Write-Host "Packages: $zip, $aa"
+    $env:HUBDR_PACKAGE_ZIP = $zip
+    $env:HUBDR_AUTOMATION_ZIP = $aa
 }
 
 function Invoke-Bench {

@@ -168,6 +168,16 @@ Describe 'Restore-HubBackup' {
         Test-Path (Join-Path $files 'keys/keys.json') | Should -BeTrue
     }
 
+    It 'hands the restored config and manifests to the import command (the mirror of the export command)' {
+        $files = Join-Path $work 'import-files'
+        $marker = Join-Path $work 'import-marker.txt'
+        $r = $backup | Restore-HubBackup -FilesPath $files -SecretKeyPath $keys.Ops.SecretKeyPath -Passphrase $keys.Passphrase -TrustedSignerKeyPath $keys.Ops.PublicKeyPath `
+            -ImportCommand "bash -c 'ls -R {path} > $marker'"
+        $r.FilesRestored.Count | Should -BeGreaterOrEqual 2
+        (Get-Content $marker -Raw) | Should -Match 'config.json'
+        (Get-Content $marker -Raw) | Should -Match 'installed.json'
+    }
+
     It 'decrypts with the escrow key alone' {
         $target = Join-Path $work 'escrow.db'
         $r = Restore-HubBackup -Store $store -Hub contoso -BackupId $backup.BackupId -Target $target -TargetEngine sqlite -SecretKeyPath $keys.Escrow.SecretKeyPath -Passphrase $keys.Passphrase -TrustedSignerKeyPath $keys.Ops.PublicKeyPath

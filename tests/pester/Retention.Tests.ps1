@@ -89,6 +89,17 @@ Describe 'Remove-ExpiredHubBackup' {
         (Get-HubBackup -Store $s -Hub beta).Count | Should -Be 5
     }
 
+    It 'reads the policy from the settings file, parameters overriding it' {
+        $s = New-Store 'settings'
+        $null = New-History $s 'contoso' $newest 6
+        $settings = Join-Path $work 'retention.psd1'
+        "@{ Store = '$s'; Retention = @{ KeepLast = 4 }; Keys = @{ TrustedSigners = @('$($keys.Ops.PublicKeyPath)') } }" | Set-Content $settings
+        $d = Remove-ExpiredHubBackup -SettingsPath $settings -WhatIf
+        ($d | Where-Object Action -eq 'Keep').Count | Should -Be 4
+        $d2 = Remove-ExpiredHubBackup -SettingsPath $settings -KeepLast 2 -WhatIf
+        ($d2 | Where-Object Action -eq 'Keep').Count | Should -Be 2
+    }
+
     It 'refuses an empty policy' {
         $s = New-Store 'empty'
         $null = New-History $s 'contoso' $newest 3
