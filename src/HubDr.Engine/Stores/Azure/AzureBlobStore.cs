@@ -185,6 +185,7 @@ public sealed class AzureBlobStore : IBackupStore
     {
         ArgumentNullException.ThrowIfNull(options);
         var blob = _container.GetBlockBlobClient(FullKey(key));
+        _ = LockModeOf(options);
         await EnsureAvailableAsync(ct).ConfigureAwait(false);
         return new AzureUpload(this, blob, key, options);
     }
@@ -192,6 +193,7 @@ public sealed class AzureBlobStore : IBackupStore
     public async Task PutAsync(string key, ReadOnlyMemory<byte> content, StoreWriteOptions options, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _ = LockModeOf(options);
         await PutBlobAsync(_container.GetBlockBlobClient(FullKey(key)), key, content, options, ct).ConfigureAwait(false);
     }
 
@@ -312,13 +314,21 @@ public sealed class AzureBlobStore : IBackupStore
         await Call(c => blob.UploadAsync(new MemoryStream(content.ToArray(), writable: false), opts, c), key, ct).ConfigureAwait(false);
     }
 
-    internal static BlobImmutabilityPolicy? ImmutabilityOf(StoreWriteOptions o) => o.RetainUntil is DateTimeOffset until
-        ? new BlobImmutabilityPolicy
+    internal static BlobImmutabilityPolicy? ImmutabilityOf(StoreWriteOptions o)
+    {
+        var mode = LockModeOf(o);
+        return o.RetainUntil is DateTimeOffset until ? new BlobImmutabilityPolicy { ExpiresOn = until, PolicyMode = mode } : null;
+    }
+
+    /// <summary>COMPLIANCE -> Locked; GOVERNANCE or none -> Unlocked; anything else (a typo) is refused, never weakened.</summary>
+    private static BlobImmutabilityPolicyMode LockModeOf(StoreWriteOptions o) => string.IsNullOrWhiteSpace(o.LockMode)
+        ? BlobImmutabilityPolicyMode.Unlocked
+        : o.LockMode.Trim().ToUpperInvariant() switch
         {
-            ExpiresOn = until,
-            PolicyMode = string.Equals(o.LockMode, "COMPLIANCE", StringComparison.OrdinalIgnoreCase) ? BlobImmutabilityPolicyMode.Locked : BlobImmutabilityPolicyMode.Unlocked,
-        }
-        : null;
+            "COMPLIANCE" => BlobImmutabilityPolicyMode.Locked,
+            "GOVERNANCE" => BlobImmutabilityPolicyMode.Unlocked,
+            var m => throw new HubDrException("StoreLockModeInvalid", HubErrorCategory.InvalidArgument, $"Lock mode '{m}' is not valid. Use GOVERNANCE (Azure: unlocked policy) or COMPLIANCE (Azure: locked policy) (setting StoreOptions.LockMode)."),
+        };
 
     internal async Task<T> Call<T>(Func<CancellationToken, Task<T>> action, string? key, CancellationToken ct)
     {

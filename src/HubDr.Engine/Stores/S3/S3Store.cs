@@ -130,6 +130,7 @@ public sealed class S3Store : IBackupStore
     {
         ArgumentNullException.ThrowIfNull(options);
         var full = FullKey(key);
+        ValidateWriteOptions(options);
         await EnsureAvailableAsync(ct).ConfigureAwait(false);
         return new S3Upload(this, full, key, options);
     }
@@ -137,6 +138,7 @@ public sealed class S3Store : IBackupStore
     public async Task PutAsync(string key, ReadOnlyMemory<byte> content, StoreWriteOptions options, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ValidateWriteOptions(options);
         await PutObjectAsync(FullKey(key), key, content, options, ct).ConfigureAwait(false);
     }
 
@@ -201,7 +203,18 @@ public sealed class S3Store : IBackupStore
                 Quiet = true,
                 Objects = batch.Select(k => new KeyVersion { Key = FullKey(k) }).ToList(),
             };
-            var resp = await Call(c => _s3.DeleteObjectsAsync(req, c), null, ct).ConfigureAwait(false);
+            var resp = await Call(async c =>
+            {
+                try
+                {
+                    return await _s3.DeleteObjectsAsync(req, c).ConfigureAwait(false);
+                }
+                catch (DeleteObjectsException e) when (e.Response is not null)
+                {
+                    // The SDK throws when any key failed; the per-key errors (object lock!) are in the response.
+                    return e.Response;
+                }
+            }, null, ct).ConfigureAwait(false);
             foreach (var err in resp.DeleteErrors ?? [])
             {
                 var key = err.Key is not null && err.Key.StartsWith(_prefix, StringComparison.Ordinal) ? err.Key[_prefix.Length..] : err.Key ?? "";
@@ -296,12 +309,19 @@ public sealed class S3Store : IBackupStore
         }
     }
 
-    private static ObjectLockMode LockModeOf(StoreWriteOptions o) => (o.LockMode ?? "COMPLIANCE").ToUpperInvariant() switch
+    private static ObjectLockMode LockModeOf(StoreWriteOptions o) => (string.IsNullOrWhiteSpace(o.LockMode) ? "COMPLIANCE" : o.LockMode.Trim()).ToUpperInvariant() switch
     {
         "COMPLIANCE" => ObjectLockMode.Compliance,
         "GOVERNANCE" => ObjectLockMode.Governance,
-        var m => throw new HubDrException("StoreLockModeInvalid", HubErrorCategory.InvalidArgument, $"Object lock mode '{m}' is not valid. Use GOVERNANCE or COMPLIANCE."),
+        var m => throw new HubDrException("StoreLockModeInvalid", HubErrorCategory.InvalidArgument, $"Object lock mode '{m}' is not valid. Use GOVERNANCE or COMPLIANCE (setting StoreOptions.LockMode)."),
     };
+
+    /// <summary>Rejects a bad lock mode or server-side encryption before any request is sent.</summary>
+    private void ValidateWriteOptions(StoreWriteOptions o)
+    {
+        _ = LockModeOf(o);
+        ApplySse(_spec, _ => { }, _ => { });
+    }
 
     private static void ApplySse(StoreSpec spec, Action<ServerSideEncryptionMethod> setMethod, Action<string> setKey)
     {
