@@ -82,7 +82,15 @@ foreach ($line in [IO.File]::ReadAllLines('/proc/self/status')) {
     if ($line -match '^VmHWM:\s+(\d+)\s+kB') { $hwmKb = [long]$Matches[1] }
 }
 
+$gcInfo = [GC]::GetGCMemoryInfo()
 $result = [ordered]@{
+    gc            = [ordered]@{
+        totalAllocatedBytes = [GC]::GetTotalAllocatedBytes($false)
+        gen0 = [GC]::CollectionCount(0); gen1 = [GC]::CollectionCount(1); gen2 = [GC]::CollectionCount(2)
+        heapSizeBytes = $gcInfo.HeapSizeBytes; committedBytes = $gcInfo.TotalCommittedBytes
+        serverGc = [Runtime.GCSettings]::IsServerGC
+        pauseTimePercentage = $gcInfo.PauseTimePercentage
+    }
     action        = $Action
     seconds       = [math]::Round($op.Elapsed.TotalSeconds, 3)
     importSeconds = [math]::Round($importSeconds, 3)

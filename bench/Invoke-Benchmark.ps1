@@ -50,7 +50,13 @@ $MyPort = if ($env:HUBDR_BENCH_MYSQL_PORT) { [int]$env:HUBDR_BENCH_MYSQL_PORT } 
 $Db = 'bench'
 
 # ---------------------------------------------------------------------------------------------------- helpers
-function Write-Step([string] $Text) { Write-Host ("[{0:HH:mm:ss}] {1}" -f (Get-Date), $Text) }
+$LoadSamples = [Collections.Generic.List[object]]::new()
+function Write-Step([string] $Text) {
+    # The machine may be shared: every step records the load average so noisy runs are visible in the JSON.
+    $load = (Get-Content /proc/loadavg -Raw).Split(' ')[0]
+    $LoadSamples.Add([ordered]@{ utc = (Get-Date).ToUniversalTime().ToString('o'); step = $Text; loadavg1 = [double]$load })
+    Write-Host ("[{0:HH:mm:ss}] (load {1}) {2}" -f (Get-Date), $load, $Text)
+}
 
 function Invoke-Sh {
     <# Runs a bash snippet (set -euo pipefail); throws on failure. Secrets only via the environment. #>
@@ -104,7 +110,7 @@ function Invoke-HubDrStep {
     Remove-Item -LiteralPath $resultFile, $timeFile -Force
     [pscustomobject]@{
         Action = $Action; WallSeconds = $wall; CmdletSeconds = $r.seconds; ImportSeconds = $r.importSeconds
-        PeakRssBytes = $maxRssKb * 1024; VmHwmBytes = [long]$r.vmHwmBytes; Verbose = $r.verbose; Output = $r.output
+        PeakRssBytes = $maxRssKb * 1024; VmHwmBytes = [long]$r.vmHwmBytes; Gc = $r.gc; Verbose = $r.verbose; Output = $r.output
     }
 }
 
@@ -426,6 +432,7 @@ function Expand-Database {
 Write-Step 'Keys: HubDr EcdsaP256 key pair; a throwaway gpg home for the baselines'
 $keyDir = Join-Path $WorkDir 'keys'
 $key = Invoke-HubDrStep -Action Key -Arguments @{ KeyOutputPath = $keyDir; Algorithm = 'EcdsaP256' }
+$results.data.keyStepPeakRssBytes = $key.PeakRssBytes   # pwsh + module + key generation: the fixed RSS floor
 $pubKey = $key.Output.PublicKeyPath
 $secKey = $key.Output.SecretKeyPath
 $env:GNUPGHOME = Join-Path $WorkDir 'gnupg'
@@ -543,9 +550,22 @@ try {
             $results.profile["compression-$c"] = $p
             Remove-Item -LiteralPath (Join-Path $storeDir "bench/$($p.Output.BackupId)") -Recurse -Force
         }
+        if ($Engine -eq 'postgres') {
+            Write-Step 'Profile: fixed costs (HubDr backup of a tiny database: one table, 10 rows)'
+            & $DropDb 'bench_tiny'
+            Invoke-Sh "$psql -d postgres -c 'CREATE DATABASE bench_tiny' && $psql -d bench_tiny -c 'CREATE TABLE t(id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1,10) g'"
+            $results.profile.tinyFloorSeconds = Measure-Sh "'$bin/pg_dump' -Fc -Z0 -d bench_tiny > /dev/null"
+            $results.profile.tinyBackup = Invoke-HubDrStep -Action Backup -Arguments @{ Store = $storeDir; Engine = $Engine; ConnectionString = (& $ConnFor 'bench_tiny'); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
+            & $DropDb 'bench_tiny'
+        }
         Write-Step 'Profile: pipeline stages outside HubDr on the same dump (zstd -3, gpg symmetric-free encrypt, sha256)'
         $pf = Join-Path $WorkDir 'profile.dump'
         Invoke-Sh "$DumpFloor > '$pf'"
+        Write-Step 'Profile: HubDr stage throughput in-process (bench/Measure-Stage.ps1 on the same dump file)'
+        $stageJson = Join-Path $WorkDir 'stages.json'
+        & (Get-PwshCommand)[0] @((Get-PwshCommand) | Select-Object -Skip 1) -NoProfile -NonInteractive -File (Join-Path $PSScriptRoot 'Measure-Stage.ps1') -ModulePath $ModulePath -Path $pf -ResultPath $stageJson | Out-Host
+        if ($LASTEXITCODE -ne 0) { throw 'Measure-Stage.ps1 failed' }
+        $results.profile.stages = Get-Content -LiteralPath $stageJson -Raw | ConvertFrom-Json
         $results.profile.zstd3Seconds = Measure-Sh "zstd -q -3 -c '$pf' > /dev/null"
         $results.profile.sha256Seconds = Measure-Sh "sha256sum '$pf' > /dev/null"
         $results.profile.sha1Seconds = Measure-Sh "sha1sum '$pf' > /dev/null"
@@ -574,6 +594,8 @@ try {
     $results.rows = $table
 } finally {
     $results.totalSeconds = [math]::Round(((Get-Date) - $started).TotalSeconds, 1)
+    $results.loadSamples = $LoadSamples
+    if ($env:GNUPGHOME -and (Test-Path $env:GNUPGHOME)) { & gpgconf --kill gpg-agent 2>$null }
     if (-not $KeepData) {
         Write-Step 'Cleaning up generated data'
         try {
