@@ -236,7 +236,7 @@ $script:generatedBatches = 0
 function Get-DatabaseBytes {
     switch ($Engine) {
         'postgres' { [long](Invoke-Sh -Capture "$psql -At -d $Db -c 'SELECT pg_database_size(current_database())'") }
-        'mariadb' { [long](Invoke-Sh -Capture "$mysql -N -e `"SELECT COALESCE(SUM(data_length+index_length),0) FROM information_schema.tables WHERE table_schema='$Db'`"") }
+        'mariadb' { [long](Invoke-Sh -Capture "$mysql -N -e `"ANALYZE TABLE $Db.documents, $Db.events`" >/dev/null; $mysql -N -e `"SELECT COALESCE(SUM(data_length+index_length),0) FROM information_schema.tables WHERE table_schema='$Db'`"") }
         'sqlite' { (Get-Item -LiteralPath $dbFile).Length }
     }
 }
@@ -418,8 +418,9 @@ function Expand-Database {
     $size = Get-DatabaseBytes
     $sw = [Diagnostics.Stopwatch]::StartNew()
     while ($size -lt $target) {
-        # Rows per batch: ~1.1 KB per document incl. its 2 events; at most 100,000 documents per statement.
-        $rows = [int][math]::Max(2000, [math]::Min(100000, ($target - $size) / 1100))
+        # Rows per batch from the bytes one document with its 2 events takes; at most 100,000 documents per statement.
+        $perRow = @{ postgres = 1100; mariadb = 3500; sqlite = 1000 }[$Engine]
+        $rows = [int][math]::Max(2000, [math]::Min(100000, ($target - $size) / $perRow))
         Add-DataBatch -Rows $rows
         $size = Get-DatabaseBytes
     }
@@ -530,7 +531,7 @@ try {
 
     Write-Step 'HubDr: Restore-HubBackup into an empty database (separate pwsh)'
     & $DropDb 'bench_hubrestore'
-    $hr = Invoke-HubDrStep -Action Restore -Arguments @{ Store = $storeDir; BackupId = $backupId; ConnectionString = (& $ConnFor 'bench_hubrestore'); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
+    $hr = Invoke-HubDrStep -Action Restore -Arguments @{ Store = $storeDir; Engine = $Engine; BackupId = $backupId; ConnectionString = (& $ConnFor 'bench_hubrestore'); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
     & $DropDb 'bench_hubrestore'
     $results.measurements.hubdrRestore = $hr
 
