@@ -31,7 +31,7 @@ param(
     # Skip the HubDr backups at SizeMB/4 and SizeMB/2 (peak RSS flatness).
     [switch] $SkipMemoryScaling,
     # Extra runs for docs/performance.md: New-HubBackup with -Compression none and gzip, and a tiny database (fixed costs).
-    [switch] $Profile,
+    [switch] $ProfileStages,
     # Scratch folder (generated dumps, repositories, archives); deleted at the end unless -KeepData.
     [string] $WorkDir = '/tmp/hubdr-bench',
     [string] $ServerDir = '/tmp/bench-servers'
@@ -544,7 +544,7 @@ try {
     $results.measurements.hubdrVerify = $hv
 
     # ------------------------------------------------------------------------------------------------ profile (optional)
-    if ($Profile) {
+    if ($ProfileStages) {
         foreach ($c in 'none', 'gzip') {
             Write-Step "Profile: New-HubBackup -Compression $c"
             $p = Invoke-HubDrStep -Action Backup -Arguments @{ Store = $storeDir; Engine = $Engine; ConnectionString = (& $ConnFor $Db); PublicKeyPath = $pubKey; SecretKeyPath = $secKey; Compression = $c }
@@ -559,7 +559,7 @@ try {
             $results.profile.tinyBackup = Invoke-HubDrStep -Action Backup -Arguments @{ Store = $storeDir; Engine = $Engine; ConnectionString = (& $ConnFor 'bench_tiny'); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
             & $DropDb 'bench_tiny'
         }
-        Write-Step 'Profile: pipeline stages outside HubDr on the same dump (zstd -3, gpg symmetric-free encrypt, sha256)'
+        Write-Step 'Profile: pipeline stages outside HubDr on the same dump (zstd -3, sha256sum, sha1sum, gpg --encrypt without compression)'
         $pf = Join-Path $WorkDir 'profile.dump'
         Invoke-Sh "$DumpFloor > '$pf'"
         Write-Step 'Profile: HubDr stage throughput in-process (bench/Measure-Stage.ps1 on the same dump file)'
@@ -618,7 +618,7 @@ Write-Host ("HubDr benchmark — {0}, database {1:N0} MB, dump {2:N0} MB, {3} co
 $table | ForEach-Object {
     [pscustomobject]@{
         Measurement = $_.Measurement; Value = (& $fmt $_.Value $_.Unit); Baseline = $_.Baseline; BaselineValue = (& $fmt $_.BaselineValue $_.Unit)
-        Ratio = if ($null -ne $_.Ratio) { '{0:N2}' -f $_.Ratio } else { '' }; Target = $_.Target; Result = $_.Verdict
+        Ratio = if ($null -ne $_.Ratio) { '{0:N3}' -f $_.Ratio } else { '' }; Target = $_.Target; Result = $_.Verdict
     }
 } | Format-Table -AutoSize | Out-String -Width 220 | Out-Host
 if ($rssRuns.Count -eq 2) {
