@@ -21,8 +21,10 @@ public sealed class ZstdCompressor : ICompressor
             throw new HubDrException("CompressionLevelInvalid", HubErrorCategory.InvalidArgument,
                 $"zstd compression level {level} is out of range; use 1-19 (or leave it unset).");
         var stream = new CompressionStream(output, l, bufferSize: 0, leaveOpen: true);
-        int workers = Math.Clamp(Environment.ProcessorCount, 1, 8);
-        if (workers > 1) stream.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, workers);
+        // One background worker is the sweet spot on small machines (measured on 2 cores: 169 MB/s with 1 worker,
+        // 121 MB/s with none, and 2 workers cost ~75 MiB more memory for no gain); larger machines get more.
+        int workers = Environment.ProcessorCount <= 2 ? 1 : Math.Clamp(Environment.ProcessorCount - 1, 1, 8);
+        stream.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, workers);
         return stream;
     }
 

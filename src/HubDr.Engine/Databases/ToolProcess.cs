@@ -211,22 +211,77 @@ public sealed class ToolProcess : IDisposable
     public static async Task<long> CopyAsync(Stream source, Stream destination, IProgress<long>? progress,
         Action<ReadOnlyMemory<byte>>? observer, CancellationToken ct)
     {
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        // Read-ahead: a reader task keeps the tool's pipe drained into a few pooled buffers while this task writes
+        // (compression, encryption, upload), so the tool never waits for us and we never wait for the tool.
+        var pool = System.Buffers.ArrayPool<byte>.Shared;
+        var queue = System.Threading.Channels.Channel.CreateBounded<(byte[] Buffer, int Count)>(
+            new System.Threading.Channels.BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var reader = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var buffer = pool.Rent(CopyBufferSize);
+                    var filled = 0;
+                    int n;
+                    while (filled < CopyBufferSize / 2 && (n = await source.ReadAsync(buffer.AsMemory(filled, CopyBufferSize - filled), stop.Token).ConfigureAwait(false)) > 0)
+                    {
+                        filled += n;
+                    }
+
+                    if (filled == 0)
+                    {
+                        pool.Return(buffer);
+                        break;
+                    }
+
+                    await queue.Writer.WriteAsync((buffer, filled), stop.Token).ConfigureAwait(false);
+                }
+
+                queue.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                queue.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+
         long total = 0;
         try
         {
-            int n;
-            while ((n = await source.ReadAsync(buffer.AsMemory(0, CopyBufferSize), ct).ConfigureAwait(false)) > 0)
+            await foreach (var (buffer, count) in queue.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
-                observer?.Invoke(buffer.AsMemory(0, n));
-                await destination.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-                total += n;
+                try
+                {
+                    observer?.Invoke(buffer.AsMemory(0, count));
+                    await destination.WriteAsync(buffer.AsMemory(0, count), ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    pool.Return(buffer);
+                }
+
+                total += count;
                 progress?.Report(total);
             }
         }
         finally
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            stop.Cancel();
+            try
+            {
+                await reader.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            while (queue.Reader.TryRead(out var left))
+            {
+                pool.Return(left.Buffer);
+            }
         }
 
         return total;
