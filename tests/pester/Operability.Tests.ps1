@@ -38,6 +38,32 @@ Describe 'Metrics and audit' {
         (Get-Content $audit -Raw) | Should -Not -Match ([regex]::Escape($keys.PlainPassphrase))
     }
 
+    It 'sends the webhook alert for a failed backup' {
+        $port = Get-Random -Minimum 49100 -Maximum 49900
+        $hookFile = Join-Path $work 'backup-hook.json'
+        $job = Start-ThreadJob -ArgumentList $port, $hookFile -ScriptBlock {
+            param($port, $file)
+            $l = [System.Net.HttpListener]::new(); $l.Prefixes.Add("http://127.0.0.1:$port/"); $l.Start()
+            try {
+                $ctx = $l.GetContext()
+                Set-Content -LiteralPath $file -Value ([IO.StreamReader]::new($ctx.Request.InputStream).ReadToEnd())
+                $ctx.Response.StatusCode = 200; $ctx.Response.Close()
+            } finally { $l.Stop() }
+        }
+        try {
+            Start-Sleep -Milliseconds 300
+            $bad = $args1.Clone(); $bad.ConnectionString = Join-Path $work 'also-missing.db'; $bad.Remove('MetricsPath'); $bad.Remove('AuditLogPath')
+            $e = Get-HubError { New-HubBackup @bad -WebhookUrl "http://127.0.0.1:$port/alerts" }
+            Assert-HubError $e 'DatabaseNotFound' 'ObjectNotFound'
+            $job | Wait-Job -Timeout 30 | Out-Null
+            $alert = Get-Content $hookFile -Raw | ConvertFrom-Json
+            $alert.event | Should -Be 'backup_failed'
+            $alert.hub | Should -Be 'contoso'
+            $alert.errorId | Should -Be 'DatabaseNotFound'
+            $alert.text | Should -Not -BeNullOrEmpty
+        } finally { $job | Remove-Job -Force -ErrorAction SilentlyContinue }
+    }
+
     It 'a failed backup leaves nothing that looks like a backup' {
         $failure.FullyQualifiedErrorId | Should -BeLike 'DatabaseNotFound,*'
         (Get-HubBackup -Store $store -IncludeIncomplete).Count | Should -Be 1
