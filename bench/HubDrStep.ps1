@@ -32,10 +32,10 @@ $clock = [Diagnostics.Stopwatch]::StartNew()
 Import-Module $ModulePath
 $importSeconds = $clock.Elapsed.TotalSeconds
 
-$pass = ConvertTo-SecureString -String $env:HUBDR_BENCH_KEY_PASSPHRASE -AsPlainText -Force
+$pass = ConvertTo-SecureString -String $env:HUBDR_BENCH_KEY_PASSPHRASE -AsPlainText -Force # lint-ignore: ConvertToSecureStringPlainText -- throwaway benchmark key, handed over by the parent through the environment
 $cred = $null
 if ($env:HUBDR_BENCH_DB_PASSWORD) {
-    $cred = [pscredential]::new($env:HUBDR_BENCH_DB_USER, (ConvertTo-SecureString -String $env:HUBDR_BENCH_DB_PASSWORD -AsPlainText -Force))
+    $cred = [pscredential]::new($env:HUBDR_BENCH_DB_USER, (ConvertTo-SecureString -String $env:HUBDR_BENCH_DB_PASSWORD -AsPlainText -Force)) # lint-ignore: ConvertToSecureStringPlainText -- throwaway benchmark server password from the parent
 }
 
 $log = [Collections.Generic.List[object]]::new()
