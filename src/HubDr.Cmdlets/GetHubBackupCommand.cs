@@ -53,7 +53,12 @@ public sealed class GetHubBackupCommand : HubStoreCmdletBase
                 await using var store = StoreFactory.Create(spec);
                 await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
                 log.Verbose($"Listing backups in {store.Location}" + (exactHub is null ? "" : $" for hub '{exactHub}'") + ".");
-                return (await CatalogService.ListAsync(store, exactHub, ct).ConfigureAwait(false), store.Location);
+                // -Latest without other filters: newest-first, stop at the first complete backup per hub.
+                var fast = Latest.IsPresent && BackupId is null && Since is null;
+                var list = fast
+                    ? await CatalogService.LatestAsync(store, exactHub, ct).ConfigureAwait(false)
+                    : await CatalogService.ListAsync(store, exactHub, ct).ConfigureAwait(false);
+                return (list, store.Location);
             });
 
             var since = Since?.ToUniversalTime();

@@ -25,7 +25,89 @@ public static class CatalogService
     /// Lists backups by walking object keys "hub/backupId/…" (one paged listing), then reads the small catalog
     /// records concurrently. Folders starting with '_' (reports, audit) are not backups.
     /// </summary>
-    public static async Task<List<BackupListing>> ListAsync(IBackupStore store, string? hub, CancellationToken ct, int concurrency = 16)
+    public static async Task<List<BackupListing>> ListAsync(IBackupStore store, string? hub, CancellationToken ct, int concurrency = 32)
+    {
+        var groups = await GroupAsync(store, hub, ct).ConfigureAwait(false);
+        var result = new BackupListing[groups.Count];
+        using var gate = new SemaphoreSlim(concurrency);
+        var tasks = groups.Select(async (g, i) =>
+        {
+            await gate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                result[i] = await ReadOneAsync(store, g.Key.Hub, g.Key.Id, g.Value, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }).ToList();
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        return result.OrderBy(b => b.Hub, StringComparer.Ordinal).ThenByDescending(b => b.Created).ThenByDescending(b => b.BackupId, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// The newest complete backup of each hub, reading catalog records newest-first (backup ids sort by time) and
+    /// stopping at the first complete one per hub: one listing plus, typically, one small GET per hub.
+    /// </summary>
+    public static async Task<List<BackupListing>> LatestAsync(IBackupStore store, string? hub, CancellationToken ct)
+    {
+        var groups = await GroupAsync(store, hub, ct).ConfigureAwait(false);
+        var result = new List<BackupListing>();
+        foreach (var perHub in groups.GroupBy(g => g.Key.Hub, StringComparer.Ordinal))
+        {
+            // Ids carry the creation time to the second; backups made within the same second are told apart by
+            // their catalog's full-precision creation time.
+            BackupListing? best = null;
+            DateTimeOffset? bestSecond = null;
+            foreach (var (g, second) in perHub
+                         .Select(g => (g, Second: ObjectLayout.TryParseBackupId(g.Key.Id, out var t) ? t : g.Value.Max(o => o.LastModified)))
+                         .OrderByDescending(x => x.Second))
+            {
+                if (bestSecond is not null && second < bestSecond)
+                {
+                    break;
+                }
+
+                if (!g.Value.Any(o => o.Key.EndsWith("/" + ObjectLayout.CatalogName, StringComparison.Ordinal)))
+                {
+                    continue;
+                }
+
+                var listing = await ReadOneAsync(store, g.Key.Hub, g.Key.Id, g.Value, ct).ConfigureAwait(false);
+                if (!listing.IsComplete)
+                {
+                    continue;
+                }
+
+                bestSecond ??= second;
+                if (best is null || listing.Created > best.Created || (listing.Created == best.Created && string.CompareOrdinal(listing.BackupId, best.BackupId) > 0))
+                {
+                    best = listing;
+                }
+            }
+
+            if (best is not null)
+            {
+                result.Add(best);
+            }
+        }
+
+        return result;
+    }
+
+    public static async Task<BackupListing?> GetAsync(IBackupStore store, string hub, string backupId, CancellationToken ct)
+    {
+        var objects = new List<StoreObject>();
+        await foreach (var o in store.ListAsync(ObjectLayout.Folder(hub, backupId), ct).ConfigureAwait(false))
+        {
+            objects.Add(o);
+        }
+
+        return objects.Count == 0 ? null : await ReadOneAsync(store, hub, backupId, objects, ct).ConfigureAwait(false);
+    }
+
+    private static async Task<Dictionary<(string Hub, string Id), List<StoreObject>>> GroupAsync(IBackupStore store, string? hub, CancellationToken ct)
     {
         var prefix = hub is null ? "" : ObjectLayout.ValidateHub(hub) + "/";
         var groups = new Dictionary<(string Hub, string Id), List<StoreObject>>();
@@ -46,33 +128,7 @@ public static class CatalogService
             list.Add(o);
         }
 
-        var result = new BackupListing[groups.Count];
-        using var gate = new SemaphoreSlim(concurrency);
-        var tasks = groups.Select(async (g, i) =>
-        {
-            await gate.WaitAsync(ct).ConfigureAwait(false);
-            try
-            {
-                result[i] = await ReadOneAsync(store, g.Key.Hub, g.Key.Id, g.Value, ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }).ToList();
-        await Task.WhenAll(tasks).ConfigureAwait(false);
-        return result.OrderBy(b => b.Hub, StringComparer.Ordinal).ThenByDescending(b => b.Created).ThenByDescending(b => b.BackupId, StringComparer.Ordinal).ToList();
-    }
-
-    public static async Task<BackupListing?> GetAsync(IBackupStore store, string hub, string backupId, CancellationToken ct)
-    {
-        var objects = new List<StoreObject>();
-        await foreach (var o in store.ListAsync(ObjectLayout.Folder(hub, backupId), ct).ConfigureAwait(false))
-        {
-            objects.Add(o);
-        }
-
-        return objects.Count == 0 ? null : await ReadOneAsync(store, hub, backupId, objects, ct).ConfigureAwait(false);
+        return groups;
     }
 
     private static async Task<BackupListing> ReadOneAsync(IBackupStore store, string hub, string id, List<StoreObject> objects, CancellationToken ct)
