@@ -29,6 +29,13 @@ public sealed class CryptoFixture
 [CollectionDefinition("Crypto")]
 public sealed class CryptoCollection : ICollectionFixture<CryptoFixture> { }
 
+/// <summary>
+/// Tests that measure the process-wide managed heap must not share the process with tests running in parallel:
+/// their allocations would be counted too. xunit runs this collection on its own.
+/// </summary>
+[CollectionDefinition("CryptoMemory", DisableParallelization = true)]
+public sealed class CryptoMemoryCollection : ICollectionFixture<CryptoFixture> { }
+
 internal static class TestData
 {
     public static byte[] Random(int size, int seed)

@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 
 namespace HubDr.Engine.Tests.Crypto;
 
-[Collection("Crypto")]
+[Collection("CryptoMemory")]
 public class StreamingTests
 {
     private readonly CryptoFixture _f;
