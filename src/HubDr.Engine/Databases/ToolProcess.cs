@@ -287,6 +287,51 @@ public sealed class ToolProcess : IDisposable
         return total;
     }
 
+    /// <summary>
+    /// Restore side: streams <paramref name="input"/> into the tool's standard input (its output is drained), closes
+    /// it, and waits for the tool. A broken pipe (the tool died) is returned as the feed error, not thrown: the exit
+    /// code and standard error tell the caller why. Cancellation kills the tool.
+    /// </summary>
+    public async Task<(int ExitCode, Exception? FeedError)> FeedAsync(Stream input, IProgress<long>? progress, CancellationToken ct)
+    {
+        var drain = CopyAsync(StandardOutput, Stream.Null, null, null, CancellationToken.None);
+        Exception? feedError = null;
+        try
+        {
+            await CopyAsync(input, StandardInput, progress, null, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw;
+        }
+        catch (IOException ex)
+        {
+            feedError = ex;
+        }
+        finally
+        {
+            try
+            {
+                StandardInput.Close();
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        var code = await WaitForExitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await drain.ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+        }
+
+        return (code, feedError);
+    }
+
     /// <summary>Locates a tool in <paramref name="toolPath"/> or PATH; returns the first candidate found.</summary>
     public static string? Find(string? toolPath, params string[] names)
     {

@@ -382,40 +382,7 @@ public sealed class MySqlEngine : IDatabaseEngine
         // batch mode (stdin is not a terminal): the client stops at the first error with a non-zero exit code
         var args = ToolArguments(optionFile.FilePath, new[] { "--batch", "--silent", Database });
         using var proc = ToolProcess.Start(client, args, ToolEnv, redirectStdin: true, Secrets);
-        var drain = ToolProcess.CopyAsync(proc.StandardOutput, Stream.Null, null, null, CancellationToken.None);
-        Exception? feedError = null;
-        try
-        {
-            await ToolProcess.CopyAsync(dump, proc.StandardInput, options.BytesProgress, null, ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            proc.Kill();
-            throw;
-        }
-        catch (IOException ex)
-        {
-            feedError = ex;
-        }
-        finally
-        {
-            try
-            {
-                proc.StandardInput.Close();
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        var code = await proc.WaitForExitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            await drain.ConfigureAwait(false);
-        }
-        catch (IOException)
-        {
-        }
+        var (code, feedError) = await proc.FeedAsync(dump, options.BytesProgress, ct).ConfigureAwait(false);
 
         if (code != 0 || feedError is not null)
         {

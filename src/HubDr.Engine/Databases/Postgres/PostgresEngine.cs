@@ -562,41 +562,7 @@ public sealed partial class PostgresEngine : IDatabaseEngine
         var (env, passFile) = ToolEnvironment();
         using var _ = passFile;
         using var proc = ToolProcess.Start(tool, args, env, redirectStdin: true, Secrets);
-        var drain = ToolProcess.CopyAsync(proc.StandardOutput, Stream.Null, null, null, CancellationToken.None);
-        Exception? feedError = null;
-        try
-        {
-            await ToolProcess.CopyAsync(dump, proc.StandardInput, options.BytesProgress, null, ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            proc.Kill();
-            throw;
-        }
-        catch (IOException ex)
-        {
-            // broken pipe: the tool died; its exit code and stderr tell why
-            feedError = ex;
-        }
-        finally
-        {
-            try
-            {
-                proc.StandardInput.Close();
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        var code = await proc.WaitForExitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            await drain.ConfigureAwait(false);
-        }
-        catch (IOException)
-        {
-        }
+        var (code, feedError) = await proc.FeedAsync(dump, options.BytesProgress, ct).ConfigureAwait(false);
 
         if (code != 0 || feedError is not null)
         {
