@@ -164,8 +164,8 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
         var report = new RestoreTestReport { Hub = hub, StartedUtc = started };
         var rto = RtoTarget ?? (Settings.GetString("Rto") is { } r1 ? Durations.Parse(r1, "Rto") : TimeSpan.FromHours(4));
         var rpo = RpoTarget ?? (Settings.GetString("Rpo") is { } r2 ? Durations.Parse(r2, "Rpo") : TimeSpan.FromHours(1));
-        var trusted = KeyFiles.LoadPublic((TrustedSignerKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.TrustedSigners"), "trusted signer key");
-        var secrets = KeyFiles.LoadSecret((SecretKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.SecretKeys"), "secret (decryption) key");
+        var trusted = KeyFiles.LoadPublic(PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners"), "trusted signer key");
+        var secrets = KeyFiles.LoadSecret(PathsOrSetting(SecretKeyPath, "Keys.SecretKeys"), "secret (decryption) key");
         var metadataPath = KeyMetadataPath is not null ? ResolvePath(KeyMetadataPath) : Settings.GetPath("Keys.Metadata");
 
         // 1. Which backup.
@@ -375,7 +375,7 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
             }
 
             // 7. The operator's Pester tests.
-            var pesterPaths = (PesterPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("RestoreTest.PesterPath");
+            var pesterPaths = PathsOrSetting(PesterPath, "RestoreTest.PesterPath");
             if (pesterPaths.Length > 0)
             {
                 steps.AddRange(RunPester(pesterPaths, stagingInfo, stagingDir));

@@ -95,7 +95,7 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
     private void Run(StoreSpec spec, string? hub, HashSet<string>? only)
     {
         var policy = BuildPolicy();
-        var trustedPaths = (TrustedSignerKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.TrustedSigners");
+        var trustedPaths = PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners");
         var trusted = trustedPaths.Length > 0 ? KeyFiles.LoadPublic(trustedPaths, "trusted signer key") : null;
         var request = new RetentionRequest
         {

@@ -87,8 +87,8 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
         Guarded(() =>
         {
             var (spec, hub, id, backup) = ResolveBackup();
-            var trusted = KeyFiles.LoadPublic((TrustedSignerKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.TrustedSigners"), "trusted signer key");
-            var secretPaths = (SecretKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.SecretKeys");
+            var trusted = KeyFiles.LoadPublic(PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners"), "trusted signer key");
+            var secretPaths = PathsOrSetting(SecretKeyPath, "Keys.SecretKeys");
             var secrets = KeyFiles.LoadSecret(secretPaths, "secret (decryption) key");
 
             DatabaseSpec? db = null;

@@ -48,7 +48,7 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
     {
         Guarded(() =>
         {
-            var trustedPaths = (TrustedSignerKeyPath?.Select(ResolvePath).ToArray()) ?? Settings.GetPaths("Keys.TrustedSigners");
+            var trustedPaths = PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners");
             var trusted = KeyFiles.LoadPublic(trustedPaths, "trusted signer key");
             StoreSpec spec;
             string hub;

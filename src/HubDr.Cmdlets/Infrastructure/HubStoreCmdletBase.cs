@@ -163,6 +163,10 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
 
     protected string? HubFromSettings(string? hub) => hub ?? Settings.GetString("Hub");
 
+    /// <summary>Paths from a parameter (resolved against $PWD), else from the settings file (resolved against its folder).</summary>
+    protected string[] PathsOrSetting(string[]? parameter, string settingKey) =>
+        parameter?.Select(ResolvePath).ToArray() ?? Settings.GetPaths(settingKey);
+
     /// <summary>A passphrase from the parameter, else from the environment variable the settings name (never from the file itself).</summary>
     protected char[] ResolvePassphrase(SecureString? parameter, string what)
     {
