@@ -27,7 +27,7 @@ BeforeAll {
     }
 }
 
-AfterAll { Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue }
+AfterAll { Stop-GpgAgent; Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue }
 
 Describe 'Tampered archives' {
     It 'detects a flipped byte and refuses to restore it' {

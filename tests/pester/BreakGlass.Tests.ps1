@@ -17,7 +17,7 @@ BeforeAll {
     }
 }
 
-AfterAll { Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue }
+AfterAll { Stop-GpgAgent; Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue }
 
 Describe 'Break-glass restore with gpg, tar and sqlite3 only' -ForEach @(
     @{ Compression = 'gzip'; TarFlag = '-z' }

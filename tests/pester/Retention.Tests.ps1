@@ -43,7 +43,7 @@ BeforeAll {
     $script:common = @{ TrustedSignerKeyPath = $keys.Ops.PublicKeyPath }
 }
 
-AfterAll { Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue }
+AfterAll { Stop-GpgAgent; Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue }
 
 Describe 'Remove-ExpiredHubBackup' {
     It 'prints the whole plan with -WhatIf and deletes nothing' {

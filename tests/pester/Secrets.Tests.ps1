@@ -43,6 +43,7 @@ echo '{"exportedBy":"hub-cli","token":"cmd-secret-4242","flags":{"a":1}}'
 }
 
 AfterAll {
+    Stop-GpgAgent
     Remove-Item Env:HUB_DB_PASSWORD, Env:HUB_API_TOKEN, Env:HUB_CUSTOM_THING, Env:HUB_REGION -ErrorAction SilentlyContinue
     Remove-Item $script:work -Recurse -Force -ErrorAction SilentlyContinue
 }

@@ -82,10 +82,22 @@ function New-TestKeySet {
     [pscustomobject]@{ Ops = $ops; Escrow = $escrow; Passphrase = $pass; PlainPassphrase = $Passphrase }
 }
 
+$script:GpgHomes = [System.Collections.Generic.List[string]]::new()
+
 function New-GpgHome {
     $d = New-TestDirectory 'gnupg'
     if (-not $IsWindows) { & chmod 700 $d }
+    $script:GpgHomes.Add($d)
     return $d
+}
+
+function Stop-GpgAgent {
+    <# Stops the gpg-agent of every GNUPGHOME this session created (each agent holds inotify instances) and removes the homes. #>
+    foreach ($h in $script:GpgHomes) {
+        & gpgconf --homedir $h --kill gpg-agent 2>$null
+        Remove-Item $h -Recurse -Force -ErrorAction SilentlyContinue
+    }
+    $script:GpgHomes.Clear()
 }
 
 function Invoke-Gpg {
