@@ -184,6 +184,39 @@ Describe 'Hostile archive contents' {
         Test-Path (Join-Path $work 'forge1-out/evil.txt') | Should -BeFalse
     }
 
+    It 'checks every dump part against the signed manifest: <Case>' -ForEach @(
+        @{ Case = 'parts match: restores'; Good = $true }
+        @{ Case = 'a part differs: ArchiveEntryChecksumMismatch'; Good = $false }
+    ) {
+        $w = New-Item -ItemType Directory (Join-Path $work "forge-parts-$Good/db") -Force
+        $sql = "PRAGMA foreign_keys=OFF;`nBEGIN TRANSACTION;`nCREATE TABLE t(x INTEGER);`nINSERT INTO t VALUES(1);`nINSERT INTO t VALUES(2);`nCOMMIT;`n"
+        [IO.File]::WriteAllText((Join-Path $w 'dump.sql.part-000000'), $sql)
+        $sha = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData([Text.Encoding]::UTF8.GetBytes($sql))).ToLowerInvariant()
+        if (-not $Good) { $sha = $sha.Substring(0, 63) + $(if ($sha[63] -eq '0') { '1' } else { '0' }) }
+        $len = [Text.Encoding]::UTF8.GetByteCount($sql)
+        # As HubDr writes it since 0.2: the parts' hashes only, no whole-dump SHA-256.
+        [ordered]@{
+            formatVersion = 1; backupId = "20261101T000000Z-parts$Good"; hub = 'contoso'; createdUtc = '2026-11-01T00:00:00Z'
+            database = [ordered]@{
+                engine = 'sqlite'; serverVersion = '3'; database = 'main'; format = 'sql'; entry = 'db/dump.sql'; size = $len
+                parts = @(@{ name = 'db/dump.sql.part-000000'; size = $len; sha256 = $sha; kind = 'dump' }); rowCounts = @{ 't' = 2 }
+            }
+            entries = @()
+        } | ConvertTo-Json -Depth 5 | Set-Content (Join-Path $w.Parent.FullName 'manifest.json')
+        $id = New-ForgedBackup -Name "parts$Good" -Members @('db/dump.sql.part-000000', 'manifest.json') -WorkDir $w.Parent.FullName
+        $target = Join-Path $work "forge-parts-$Good.db"
+        if ($Good) {
+            $r = Restore-HubBackup -Store $store -Hub contoso -BackupId $id -Target $target -TargetEngine sqlite @restoreArgs
+            $r.RowCountsMatch | Should -BeTrue
+            (& sqlite3 $target 'SELECT sum(x) FROM t') | Should -Be '3'
+        }
+        else {
+            $e = Get-HubError { Restore-HubBackup -Store $store -Hub contoso -BackupId $id -Target $target -TargetEngine sqlite @restoreArgs }
+            Assert-HubError $e 'ArchiveEntryChecksumMismatch' 'InvalidData'
+            $e.Exception.Message | Should -Match 'part-000000'
+        }
+    }
+
     It 'rejects a tar entry with an absolute path' {
         $w = New-Item -ItemType Directory (Join-Path $work 'forge2') -Force
         $abs = Join-Path $work 'forge2/abs-evil.txt'

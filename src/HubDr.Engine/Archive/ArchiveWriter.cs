@@ -48,12 +48,15 @@ public sealed class ArchiveWriter : IDisposable
     /// Opens a write-only stream for data of unknown length. Write into it; disposing it writes the last part.
     /// Only one chunked entry can be open at a time.
     /// </summary>
-    public ChunkedEntryStream OpenChunked(string name)
+    /// <param name="name">Entry name; the parts are "&lt;name&gt;.part-NNNNNN".</param>
+    /// <param name="hashWhole">Also SHA-256 the whole stream (<see cref="ChunkedEntryStream.Sha256"/>). The parts are
+    /// always hashed; the whole-stream hash costs a second SHA-256 pass over every byte, so the backup leaves it off.</param>
+    public ChunkedEntryStream OpenChunked(string name, bool hashWhole = true)
     {
         EnsureWritable();
         ValidateName(name);
         _partBuffer ??= new byte[_partSize];
-        _openChunk = new ChunkedEntryStream(this, name, _partBuffer);
+        _openChunk = new ChunkedEntryStream(this, name, _partBuffer, hashWhole);
         return _openChunk;
     }
 
@@ -110,18 +113,19 @@ public sealed class ChunkedEntryStream : Stream
 {
     private readonly ArchiveWriter _writer;
     private readonly byte[] _buffer;
-    private readonly IncrementalHash _whole = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash? _whole;
     private readonly List<ArchiveEntryInfo> _parts = new();
     private int _count;
     private long _total;
     private string? _sha256;
     private bool _closed;
 
-    internal ChunkedEntryStream(ArchiveWriter writer, string name, byte[] buffer)
+    internal ChunkedEntryStream(ArchiveWriter writer, string name, byte[] buffer, bool hashWhole)
     {
         _writer = writer;
         Name = name;
         _buffer = buffer;
+        _whole = hashWhole ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
     }
 
     public string Name { get; }
@@ -132,8 +136,9 @@ public sealed class ChunkedEntryStream : Stream
     /// <summary>Length of the whole stream written so far.</summary>
     public long TotalLength => _total;
 
-    /// <summary>Lower-case hex SHA-256 of the whole reassembled stream; available after Dispose.</summary>
-    public string Sha256 => _sha256 ?? throw new InvalidOperationException("Sha256 is available after the chunked entry is disposed.");
+    /// <summary>Lower-case hex SHA-256 of the whole reassembled stream; available after Dispose; null when the entry
+    /// was opened without <c>hashWhole</c> (the parts' hashes cover every byte in order).</summary>
+    public string? Sha256 => _closed ? _sha256 : throw new InvalidOperationException("Sha256 is available after the chunked entry is disposed.");
 
     public override bool CanRead => false;
     public override bool CanSeek => false;
@@ -154,7 +159,7 @@ public sealed class ChunkedEntryStream : Stream
         {
             int n = Math.Min(data.Length, _buffer.Length - _count);
             data[..n].CopyTo(_buffer.AsSpan(_count));
-            _whole.AppendData(data[..n]);
+            _whole?.AppendData(data[..n]);
             _count += n;
             _total += n;
             data = data[n..];
@@ -198,12 +203,12 @@ public sealed class ChunkedEntryStream : Stream
             try
             {
                 if (_count > 0 || _parts.Count == 0) FlushPart();
-                _sha256 = Convert.ToHexString(_whole.GetHashAndReset()).ToLowerInvariant();
+                if (_whole is not null) _sha256 = Convert.ToHexString(_whole.GetHashAndReset()).ToLowerInvariant();
             }
             finally
             {
                 _closed = true;
-                _whole.Dispose();
+                _whole?.Dispose();
                 _writer.ChunkClosed(this);
             }
         }

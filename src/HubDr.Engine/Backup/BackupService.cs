@@ -82,7 +82,8 @@ public static class BackupService
         {
             await using (var upload = await store.BeginUploadAsync(archiveKey, request.WriteOptions, ct).ConfigureAwait(false))
             {
-                using var hashing = new HashingStream(upload.Content, leaveOpen: true, onProgress: progress.Report);
+                // Counts only: the signing stream's SHA-256 is also the archive's SHA-256 for the catalog.
+                using var hashing = new HashingStream(upload.Content, leaveOpen: true, onProgress: progress.Report, computeSha256: false);
                 using var signing = new SigningStream(hashing, signingKeys, signer.Fingerprint, request.SigningPassphrase, leaveOpen: true);
                 var encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
                 // Two cores: dump + tar + compression on this thread; encryption, signing, hashing and upload on another.
@@ -104,7 +105,7 @@ public static class BackupService
 
                     log.Verbose("Dumping the database into the archive.");
                     ChunkedEntryStream chunked;
-                    using (chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat)))
+                    using (chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat), hashWhole: false))
                     {
                         dump = await engine.DumpAsync(chunked, null, ct).ConfigureAwait(false);
                     }
@@ -133,7 +134,7 @@ public static class BackupService
                 encrypt.Dispose();
                 signing.Flush();
                 archiveSignature = signing.FinishSignature();
-                archiveSha = hashing.Sha256;
+                archiveSha = signing.DataSha256!;
                 archiveSize = hashing.BytesProcessed;
                 await upload.CompleteAsync(ct).ConfigureAwait(false);
                 written.Add(archiveKey);

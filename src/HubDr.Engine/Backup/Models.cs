@@ -90,7 +90,11 @@ public sealed class ManifestDatabase
     public string Format { get; set; } = "";
     public string Entry { get; set; } = "";
     public long Size { get; set; }
-    public string Sha256 { get; set; } = "";
+
+    /// <summary>SHA-256 of the whole reassembled dump. Written by HubDr before 0.2 only; the parts' hashes cover every
+    /// byte in order, so newer writers leave it out (one SHA-256 pass less per backup) and restores check the parts.</summary>
+    public string? Sha256 { get; set; }
+
     public List<ManifestEntry> Parts { get; set; } = [];
     public SortedDictionary<string, long> RowCounts { get; set; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, string> Details { get; set; } = new(StringComparer.Ordinal);

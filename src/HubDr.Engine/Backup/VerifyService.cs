@@ -116,12 +116,25 @@ public static class VerifyService
         var progress = new ProgressThrottle(log, $"Verifying {hub}/{backupId}", catalog.ArchiveSize);
         await using (raw.ConfigureAwait(false))
         {
-            using var hashing = new HashingStream(raw, leaveOpen: true, onProgress: progress.Report);
-            check = OpenPgpSignatures.Verify(hashing, archiveSig, trusted);
-            // Verify may stop early on a malformed signature: drain so size and hash cover the whole object.
-            await hashing.CopyToAsync(Stream.Null, 1 << 20, ct).ConfigureAwait(false);
-            bytes = hashing.BytesProcessed;
-            sha = hashing.Sha256;
+            // One read, one SHA-256: the signature check also yields the archive's SHA-256 for the catalog comparison.
+            using var counting = new HashingStream(raw, leaveOpen: true, onProgress: progress.Report, computeSha256: false);
+            check = OpenPgpSignatures.Verify(counting, archiveSig, trusted, computeDataSha256: true);
+            if (check.DataSha256 is { } shared)
+            {
+                sha = shared;
+            }
+            else
+            {
+                // Verify stopped early (no signature, untrusted signer, malformed): hash what is left, so size and
+                // hash describe the object. Nothing was read yet unless the signature broke mid-way.
+                var before = counting.BytesProcessed;
+                using var rest = new HashingStream(counting, leaveOpen: true);
+                await rest.CopyToAsync(Stream.Null, 1 << 20, ct).ConfigureAwait(false);
+                sha = before == 0 ? rest.Sha256 : "";
+            }
+
+            await counting.CopyToAsync(Stream.Null, 1 << 20, ct).ConfigureAwait(false);
+            bytes = counting.BytesProcessed;
         }
 
         progress.Complete();

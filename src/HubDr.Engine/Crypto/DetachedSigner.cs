@@ -22,6 +22,7 @@ internal sealed class DetachedSigner : IDisposable
     private readonly PgpPublicKey _publicKey;
     private readonly HashAlgorithmTag _hashTag;
     private readonly IncrementalHash? _hash;
+    private readonly IncrementalHash? _dataSha256; // only when the signature hash is not SHA-256 on .NET
     private readonly PgpSignatureGenerator? _fallback;
     private bool _finished;
 
@@ -54,7 +55,16 @@ internal sealed class DetachedSigner : IDisposable
             unhashed.SetIssuerKeyID(false, publicKey.KeyId);
             _fallback.SetUnhashedSubpackets(unhashed.Generate());
         }
+
+        if (_hash is null || hashTag != HashAlgorithmTag.Sha256)
+            _dataSha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     }
+
+    /// <summary>
+    /// SHA-256 of the signed data (what the catalog records), available after <see cref="Finish"/>. When the signature
+    /// itself hashes with SHA-256 this is the same hash state before the trailer, so the data is hashed once, not twice.
+    /// </summary>
+    internal byte[]? DataSha256 { get; private set; }
 
     internal void Update(ReadOnlySpan<byte> data)
     {
@@ -64,6 +74,7 @@ internal sealed class DetachedSigner : IDisposable
             _hash.AppendData(data);
         else
             _fallback!.Update(data);
+        _dataSha256?.AppendData(data);
     }
 
     internal void Update(byte b) => Update(new ReadOnlySpan<byte>(in b));
@@ -74,6 +85,7 @@ internal sealed class DetachedSigner : IDisposable
         if (_finished)
             throw new InvalidOperationException("The signature was already finished.");
         _finished = true;
+        DataSha256 = _dataSha256?.GetHashAndReset() ?? _hash!.GetCurrentHash();
         if (_fallback is not null)
             return _fallback.Generate().GetEncoded();
 
@@ -135,7 +147,11 @@ internal sealed class DetachedSigner : IDisposable
         return ms.ToArray();
     }
 
-    public void Dispose() => _hash?.Dispose();
+    public void Dispose()
+    {
+        _hash?.Dispose();
+        _dataSha256?.Dispose();
+    }
 }
 
 /// <summary>Fast verification of RSA/ECDSA signatures: .NET hashes the data, BouncyCastle checks the digest.</summary>

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Buffers;
 using System.Text;
 using Org.BouncyCastle.Bcpg;
@@ -18,6 +19,9 @@ public enum SignatureStatus
 public sealed record SignatureCheck(SignatureStatus Status, string? SignerKeyId, string? SignerFingerprint, DateTimeOffset? SignedAt, string Reason)
 {
     public bool IsValid => Status == SignatureStatus.Valid;
+
+    /// <summary>Lower-case hex SHA-256 of the data, when asked for and the data was read to its end (Valid or BadSignature).</summary>
+    public string? DataSha256 { get; init; }
 }
 
 /// <summary>
@@ -93,12 +97,17 @@ public sealed class SigningStream : Stream
         _length += buffer.Length;
     }
 
+    /// <summary>Lower-case hex SHA-256 of everything written; set by <see cref="FinishSignature"/> (shares the
+    /// signature's own hash when that is SHA-256, so callers need not hash the same bytes again).</summary>
+    public string? DataSha256 { get; private set; }
+
     /// <summary>ASCII-armored detached binary-document signature over everything written. Call once.</summary>
     public byte[] FinishSignature()
     {
         var signer = Generator;
         _generator = null;
         var packet = signer.Finish();
+        DataSha256 = Convert.ToHexString(signer.DataSha256!).ToLowerInvariant();
         signer.Dispose();
         return OpenPgpSignatures.ArmorSignature(packet);
     }
@@ -131,7 +140,9 @@ public static class OpenPgpSignatures
     /// Only keys in <paramref name="trustedSigners"/> count. Bad input is reported, never thrown; an I/O error
     /// reading <paramref name="data"/> itself does propagate.
     /// </summary>
-    public static SignatureCheck Verify(Stream data, byte[]? signature, OpenPgpKeySet trustedSigners)
+    /// <param name="computeDataSha256">Also report the data's SHA-256 (<see cref="SignatureCheck.DataSha256"/>); shares the
+    /// signature's own hash when that is SHA-256, so the caller need not read or hash the data a second time.</param>
+    public static SignatureCheck Verify(Stream data, byte[]? signature, OpenPgpKeySet trustedSigners, bool computeDataSha256 = false)
     {
         ArgumentNullException.ThrowIfNull(data);
         trustedSigners ??= OpenPgpKeySet.Empty;
@@ -176,9 +187,12 @@ public static class OpenPgpSignatures
                     $"Key {issuerId} of {key.Fingerprint} has been revoked.");
 
             bool ok;
+            string? dataSha256 = null;
             try
             {
                 using var fast = FastVerifier.CreateHash(sig, signingKey);
+                using var extra = computeDataSha256 && (fast is null || sig.HashAlgorithm != HashAlgorithmTag.Sha256)
+                    ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
                 if (fast is null)
                     sig.InitVerify(signingKey);
                 var buffer = ArrayPool<byte>.Shared.Rent(PgpHelpers.BufferSize);
@@ -191,12 +205,15 @@ public static class OpenPgpSignatures
                             fast.AppendData(buffer, 0, n);
                         else
                             sig.Update(buffer, 0, n);
+                        extra?.AppendData(buffer, 0, n);
                     }
                 }
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
+                if (computeDataSha256)
+                    dataSha256 = Convert.ToHexString(extra?.GetHashAndReset() ?? fast!.GetCurrentHash()).ToLowerInvariant();
                 ok = fast is not null ? FastVerifier.Verify(sig, signingKey, fast) : sig.Verify();
             }
             catch (Exception ex) when (ex is PgpException or Org.BouncyCastle.Crypto.CryptoException or ArgumentException or InvalidCastException or IndexOutOfRangeException)
@@ -206,9 +223,9 @@ public static class OpenPgpSignatures
             }
             return ok
                 ? new SignatureCheck(SignatureStatus.Valid, issuerId, key.Fingerprint, signedAt,
-                    $"Good signature by trusted key {key.Fingerprint} ({string.Join(", ", key.UserIds)}), made {signedAt:u}.")
+                    $"Good signature by trusted key {key.Fingerprint} ({string.Join(", ", key.UserIds)}), made {signedAt:u}.") { DataSha256 = dataSha256 }
                 : new SignatureCheck(SignatureStatus.BadSignature, issuerId, key.Fingerprint, signedAt,
-                    $"BAD signature: the archive does not match the signature by {key.Fingerprint}. It was modified or corrupted after signing; do not restore it.");
+                    $"BAD signature: the archive does not match the signature by {key.Fingerprint}. It was modified or corrupted after signing; do not restore it.") { DataSha256 = dataSha256 };
         }
 
         var first = sigs[0];

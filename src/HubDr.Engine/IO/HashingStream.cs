@@ -3,28 +3,30 @@ using System.Security.Cryptography;
 namespace HubDr.Engine.IO;
 
 /// <summary>
-/// Pass-through stream that SHA-256 hashes and counts every byte written to or read from <c>inner</c>
-/// (.NET's hardware-accelerated SHA-256). Used on the ciphertext: what the catalog records.
+/// Pass-through stream that counts (and, unless told not to, SHA-256 hashes) every byte written to or read from
+/// <c>inner</c> (.NET's hardware-accelerated SHA-256). Used on the ciphertext: what the catalog records. Where a
+/// signature over the same bytes already hashes them with SHA-256, it only counts (<c>computeSha256: false</c>).
 /// </summary>
 public sealed class HashingStream : Stream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash? _hash;
     private readonly Action<long>? _onProgress;
     private string? _hex;
 
-    public HashingStream(Stream inner, bool leaveOpen = true, Action<long>? onProgress = null)
+    public HashingStream(Stream inner, bool leaveOpen = true, Action<long>? onProgress = null, bool computeSha256 = true)
     {
         _inner = inner;
         _leaveOpen = leaveOpen;
         _onProgress = onProgress;
+        _hash = computeSha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
     }
 
     public long BytesProcessed { get; private set; }
 
     /// <summary>Lower-case hex SHA-256 of everything that passed; call once the data is done.</summary>
-    public string Sha256 => _hex ??= Convert.ToHexString(_hash.GetHashAndReset()).ToLowerInvariant();
+    public string Sha256 => _hex ??= Convert.ToHexString((_hash ?? throw new InvalidOperationException("This stream only counts.")).GetHashAndReset()).ToLowerInvariant();
 
     public override bool CanRead => _inner.CanRead;
 
@@ -84,7 +86,7 @@ public sealed class HashingStream : Stream
     {
         if (disposing)
         {
-            _hash.Dispose();
+            _hash?.Dispose();
             if (!_leaveOpen)
             {
                 _inner.Dispose();
@@ -101,7 +103,7 @@ public sealed class HashingStream : Stream
             return;
         }
 
-        _hash.AppendData(data);
+        _hash?.AppendData(data);
         BytesProcessed += data.Length;
         _onProgress?.Invoke(BytesProcessed);
     }

@@ -32,7 +32,7 @@ public class ArchiveTests
                 for (int off = 0; off < dump.Length; off += writeSize)
                     c.Write(dump, off, Math.Min(writeSize, dump.Length - off));
                 c.Dispose();
-                result = new ChunkedResult(c.Parts, c.TotalLength, c.Sha256);
+                result = new ChunkedResult(c.Parts, c.TotalLength, c.Sha256!);
             }
             w.AddBytes("after.json", "[]"u8);
             w.Finish();
@@ -280,5 +280,30 @@ public class ArchiveTests
         c.Dispose();
         w.Finish();
         Assert.Throws<InvalidOperationException>(() => w.AddBytes("x.json", "x"u8));
+    }
+
+    [Fact]
+    public void ChunkedEntryWithoutWholeHashStillHashesEveryPart()
+    {
+        var data = new byte[2500];
+        new Random(5).NextBytes(data);
+        var tar = new MemoryStream();
+        ChunkedEntryStream c;
+        using (var w = new ArchiveWriter(tar, DateTimeOffset.UnixEpoch, partSize: 1024))
+        {
+            using (c = w.OpenChunked("db/dump.sql", hashWhole: false))
+            {
+                c.Write(data);
+                Assert.Throws<InvalidOperationException>(() => c.Sha256);
+            }
+
+            w.Finish();
+        }
+
+        Assert.Null(c.Sha256);
+        Assert.Equal(2500, c.TotalLength);
+        Assert.Equal(new long[] { 1024, 1024, 452 }, c.Parts.Select(p => p.Size));
+        Assert.Equal(Sha(data.AsSpan(1024, 1024).ToArray()), c.Parts[1].Sha256);
+        Assert.Equal(Sha(data.AsSpan(2048).ToArray()), c.Parts[2].Sha256);
     }
 }

@@ -110,4 +110,42 @@ public class StreamingTests
         Assert.Equal(data, sink.ToArray());
         Assert.Equal(SignatureStatus.Valid, OpenPgpSignatures.Verify(new MemoryStream(data), sig, _f.Public(_f.Ops, _f.Escrow)).Status);
     }
+
+    [Theory]
+    [InlineData(KeyAlgorithm.EcdsaP256)] // the signature hashes with SHA-256: its hash state is shared
+    [InlineData(KeyAlgorithm.EcdsaP384)] // SHA-384 signature: a separate SHA-256 runs beside it
+    [InlineData(KeyAlgorithm.Rsa3072)]
+    public void SigningAndVerifyingReportTheDataSha256OnceHashed(KeyAlgorithm algorithm)
+    {
+        var key = KeyGenerator.Generate("Sha <sha@example.test>", algorithm, "pw".ToCharArray());
+        var data = TestData.Random(3 * 1024 * 1024 + 5, 23);
+        var expected = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data)).ToLowerInvariant();
+        byte[] sig;
+        using (var s = new SigningStream(Stream.Null, OpenPgpKeySet.LoadSecret([key.ArmoredSecretKey]), key.Key.KeyId, "pw".ToCharArray()))
+        {
+            Assert.Null(s.DataSha256);
+            s.Write(data, 0, 100);
+            s.Write(data.AsSpan(100));
+            sig = s.FinishSignature();
+            Assert.Equal(expected, s.DataSha256);
+        }
+
+        var trusted = OpenPgpKeySet.LoadPublic([key.ArmoredPublicKey]);
+        var good = OpenPgpSignatures.Verify(new MemoryStream(data), sig, trusted, computeDataSha256: true);
+        Assert.Equal(SignatureStatus.Valid, good.Status);
+        Assert.Equal(expected, good.DataSha256);
+        Assert.Null(OpenPgpSignatures.Verify(new MemoryStream(data), sig, trusted).DataSha256);
+
+        // A tampered copy: BAD signature, and the hash reported is the tampered bytes' hash.
+        var bad = (byte[])data.Clone();
+        bad[^1] ^= 1;
+        var badCheck = OpenPgpSignatures.Verify(new MemoryStream(bad), sig, trusted, computeDataSha256: true);
+        Assert.Equal(SignatureStatus.BadSignature, badCheck.Status);
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bad)).ToLowerInvariant(), badCheck.DataSha256);
+
+        // An untrusted signer stops before reading: no hash is claimed.
+        var untrusted = OpenPgpSignatures.Verify(new MemoryStream(data), sig, _f.Public(_f.Ops), computeDataSha256: true);
+        Assert.Equal(SignatureStatus.UntrustedSigner, untrusted.Status);
+        Assert.Null(untrusted.DataSha256);
+    }
 }
