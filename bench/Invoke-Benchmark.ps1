@@ -70,11 +70,25 @@ function Invoke-Sh {
     if ($LASTEXITCODE -ne 0) { throw "Command failed (exit $LASTEXITCODE): $Script" }
 }
 
+function Get-BusyCpuSeconds {
+    <# Whole-machine busy CPU time so far (all cores: user+nice+system+irq+softirq+steal from /proc/stat), in seconds. #>
+    $f = (Get-Content /proc/stat -TotalCount 1) -split '\s+'
+    $jiffies = 0L
+    foreach ($i in 1, 2, 3, 6, 7, 8) { $jiffies += [long]$f[$i] }
+    return $jiffies / 100.0
+}
+
+# Busy CPU seconds of the whole machine during the last Measure-Sh / Invoke-HubDrStep (every process: the database
+# server, the dump tool, HubDr or the baseline tools). On a 2-core machine this shows whether a step is CPU-bound.
+$script:LastCpuSeconds = 0.0
+
 function Measure-Sh {
-    <# Wall seconds of a bash snippet. #>
+    <# Wall seconds of a bash snippet (and machine CPU seconds in $script:LastCpuSeconds). #>
     param([Parameter(Mandatory)] [string] $Script)
+    $cpu0 = Get-BusyCpuSeconds
     $sw = [Diagnostics.Stopwatch]::StartNew()
     Invoke-Sh $Script
+    $script:LastCpuSeconds = [math]::Round((Get-BusyCpuSeconds) - $cpu0, 2)
     return [math]::Round($sw.Elapsed.TotalSeconds, 3)
 }
 
@@ -98,18 +112,23 @@ function Invoke-HubDrStep {
     $argv = @('-v', '-o', $timeFile) + (Get-PwshCommand) + @('-NoProfile', '-NonInteractive', '-File', $StepScript,
         '-ModulePath', $ModulePath, '-Action', $Action, '-ResultPath', $resultFile)
     foreach ($k in $Arguments.Keys) { $argv += @("-$k", [string]$Arguments[$k]) }
+    $cpu0 = Get-BusyCpuSeconds
     $sw = [Diagnostics.Stopwatch]::StartNew()
     & /usr/bin/time @argv | Out-Host
     $wall = [math]::Round($sw.Elapsed.TotalSeconds, 3)
+    $script:LastCpuSeconds = [math]::Round((Get-BusyCpuSeconds) - $cpu0, 2)
     if ($LASTEXITCODE -ne 0) { throw "HubDr step '$Action' failed (exit $LASTEXITCODE); see above." }
     $r = Get-Content -LiteralPath $resultFile -Raw | ConvertFrom-Json
     $maxRssKb = 0
+    $userSys = 0.0
     foreach ($line in Get-Content -LiteralPath $timeFile) {
         if ($line -match 'Maximum resident set size \(kbytes\):\s*(\d+)') { $maxRssKb = [long]$Matches[1] }
+        if ($line -match '(User|System) time \(seconds\):\s*([\d.]+)') { $userSys += [double]$Matches[2] }
     }
     Remove-Item -LiteralPath $resultFile, $timeFile -Force
     [pscustomobject]@{
         Action = $Action; WallSeconds = $wall; CmdletSeconds = $r.seconds; ImportSeconds = $r.importSeconds
+        MachineCpuSeconds = $script:LastCpuSeconds; ProcessCpuSeconds = [math]::Round($userSys, 2)
         PeakRssBytes = $maxRssKb * 1024; VmHwmBytes = [long]$r.vmHwmBytes; Gc = $r.gc; Verbose = $r.verbose; Output = $r.output
     }
 }
@@ -479,8 +498,10 @@ try {
     Write-Step 'Baseline 3 (floor): dump -> /dev/null (warm-up, then measured)'
     $floorWarm = Measure-Sh "$DumpFloor > /dev/null"
     $floor = Measure-Sh "$DumpFloor > /dev/null"
+    $floorCpu = $script:LastCpuSeconds
     $results.measurements.floorWarmupSeconds = $floorWarm
     $results.measurements.floorSeconds = $floor
+    $results.measurements.floorMachineCpuSeconds = $floorCpu
 
     # ------------------------------------------------------------------------------------------------ baseline 1: runbook manual pipeline
     Write-Step 'Baseline 1: runbook pipeline (dump to file, tar -czf, gpg --encrypt, gpg --detach-sign)'
@@ -505,8 +526,9 @@ try {
     Invoke-Sh "chmod 0600 '$env:RESTIC_PASSWORD_FILE'; restic init --quiet"
     $repoBefore = Get-PathBytes $env:RESTIC_REPOSITORY
     $t2 = Measure-Sh "$DumpPlain | restic backup --quiet --stdin --stdin-filename db_dump.sql"
+    $t2Cpu = $script:LastCpuSeconds
     $repoGrowth = (Get-PathBytes $env:RESTIC_REPOSITORY) - $repoBefore
-    $results.measurements.restic = [ordered]@{ seconds = $t2; repositoryGrowthBytes = $repoGrowth; version = (Invoke-Sh -Capture 'restic version') }
+    $results.measurements.restic = [ordered]@{ seconds = $t2; machineCpuSeconds = $t2Cpu; repositoryGrowthBytes = $repoGrowth; version = (Invoke-Sh -Capture 'restic version') }
     Remove-Item -LiteralPath $env:RESTIC_REPOSITORY, $env:RESTIC_CACHE_DIR -Recurse -Force -ErrorAction SilentlyContinue
 
     # ------------------------------------------------------------------------------------------------ HubDr backup
@@ -580,6 +602,8 @@ try {
     Add-Row 'HubDr backup wall (process)' $hbWall 's' $t2 'restic --stdin' 0.8
     Add-Row 'HubDr backup wall (process)' $hbWall 's' $floor 'dump > /dev/null' 1.3
     Add-Row 'HubDr backup (cmdlet only)' $hb.CmdletSeconds 's' $floor 'dump > /dev/null' 1.3 "module import $($hb.ImportSeconds) s excluded"
+    Add-Row 'HubDr backup machine CPU' $hb.MachineCpuSeconds 'cpu-s' $t2Cpu 'restic --stdin' $null "all processes, $([Environment]::ProcessorCount) cores; HubDr's own process: $($hb.ProcessCpuSeconds) s"
+    Add-Row 'HubDr backup machine CPU' $hb.MachineCpuSeconds 'cpu-s' $floorCpu 'dump > /dev/null' $null 'all processes (server + dump tool + HubDr)'
     Add-Row 'HubDr archive size' $archiveBytes 'B' $repoGrowth 'restic repo growth' 1.0
     Add-Row 'HubDr archive size' $archiveBytes 'B' $runbookArchiveBytes 'runbook .tar.gz.gpg' $null
     Add-Row 'HubDr backup peak RSS' $hb.PeakRssBytes 'B' 250MB '250 MB' 1.0
@@ -611,7 +635,7 @@ try {
 $fmt = {
     param($v, $unit)
     if ($null -eq $v) { return '' }
-    switch ($unit) { 'B' { '{0:N1} MB' -f ($v / 1MB) } 's' { '{0:N2} s' -f $v } default { "$v" } }
+    switch ($unit) { 'B' { '{0:N1} MB' -f ($v / 1MB) } 's' { '{0:N2} s' -f $v } 'cpu-s' { '{0:N1} cpu-s' -f $v } default { "$v" } }
 }
 Write-Host ''
 Write-Host ("HubDr benchmark — {0}, database {1:N0} MB, dump {2:N0} MB, {3} cores, total {4:N0} s" -f $Engine, ($dbBytes / 1MB), ($nativeDumpBytes / 1MB), [Environment]::ProcessorCount, $results.totalSeconds)

@@ -270,7 +270,7 @@ public static class OpenPgpSignatures
         PgpPrivateKey priv;
         try
         {
-            priv = secret.ExtractPrivateKeyRaw(PgpHelpers.PassphraseBytes(passphrase));
+            priv = Unlock(secret, passphrase);
         }
         catch (Exception ex) when (PgpHelpers.IsBadInput(ex))
         {
@@ -280,6 +280,25 @@ public static class OpenPgpSignatures
         }
 
         return new DetachedSigner(priv, secret.PublicKey, HashFor(secret.PublicKey));
+    }
+
+    /// <summary>
+    /// Unlocked signing keys, per loaded secret key object (so they live no longer than the key set the caller
+    /// loaded), each with the SHA-256 of the passphrase that unlocked it: a backup signs three times (passphrase check,
+    /// archive, catalog) and the S2K derivation (16 MiB of SHA-256 in BouncyCastle) then runs once, not three times.
+    /// A different passphrase is never served from the cache.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<PgpSecretKey, Tuple<byte[], PgpPrivateKey>> Unlocked = new();
+
+    private static PgpPrivateKey Unlock(PgpSecretKey secret, char[] passphrase)
+    {
+        var bytes = PgpHelpers.PassphraseBytes(passphrase);
+        var tag = SHA256.HashData(bytes);
+        if (Unlocked.TryGetValue(secret, out var hit) && CryptographicOperations.FixedTimeEquals(hit.Item1, tag))
+            return hit.Item2;
+        var key = secret.ExtractPrivateKeyRaw(bytes);
+        Unlocked.AddOrUpdate(secret, Tuple.Create(tag, key));
+        return key;
     }
 
     private static IEnumerable<PgpPublicKey> CandidateSigningKeys(KeyInfo key, long? preferred)

@@ -81,6 +81,19 @@ public class FailureTests
     }
 
     [Fact]
+    public void AnUnlockedSigningKeyIsNeverReusedForAnotherPassphrase()
+    {
+        // The same loaded key set signs several times per backup; the key is unlocked once, for that passphrase only.
+        var keys = _f.Secret(_f.Ops);
+        var good = OpenPgpSignatures.SignDetached("a"u8, keys, _f.Ops.Key.Fingerprint, CryptoFixture.OpsPass.ToCharArray());
+        Assert.Equal(SignatureStatus.Valid, OpenPgpSignatures.Verify(new MemoryStream("a"u8.ToArray()), good, _f.Public(_f.Ops)).Status);
+        var ex = Assert.Throws<HubDrException>(() => OpenPgpSignatures.SignDetached("a"u8, keys, _f.Ops.Key.Fingerprint, "bad".ToCharArray()));
+        Assert.Equal("KeyPassphraseInvalid", ex.ErrorId);
+        var again = OpenPgpSignatures.SignDetached("b"u8, keys, _f.Ops.Key.Fingerprint, CryptoFixture.OpsPass.ToCharArray());
+        Assert.Equal(SignatureStatus.Valid, OpenPgpSignatures.Verify(new MemoryStream("b"u8.ToArray()), again, _f.Public(_f.Ops)).Status);
+    }
+
+    [Fact]
     public void SecondKeyIsTriedWhenFirstPassphraseIsWrong()
     {
         // Retired + current keys loaded: wrong passphrase for ops, right one for escrow -> decrypts with escrow.
