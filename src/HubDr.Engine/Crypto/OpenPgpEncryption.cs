@@ -126,9 +126,12 @@ public static class OpenPgpEncryption
             }
 
             Stream clear;
+            Stream? fast;
             try
             {
-                clear = data.GetDataStream(privateKey);
+                // .NET AES-CFB + SHA-1 when possible (several times faster, no per-byte allocation); else BouncyCastle.
+                fast = SeipdReader.TryOpen(data, privateKey);
+                clear = fast ?? data.GetDataStream(privateKey);
             }
             catch (Exception ex) when (PgpHelpers.IsBadInput(ex))
             {
@@ -158,7 +161,7 @@ public static class OpenPgpEncryption
             }
 
             info = new DecryptionInfo(PgpHelpers.KeyIdHex(secret.KeyId), key.Fingerprint, recipientIds);
-            return new DecryptingStream(literal, data, decoder);
+            return new DecryptingStream(literal, data, decoder, fast);
         }
 
         throw sessionKeyError ?? passphraseError ?? new HubDrException("DecryptionKeyNotFound", HubErrorCategory.SecurityError,
@@ -274,13 +277,17 @@ public static class OpenPgpEncryption
         private readonly Stream _literal;
         private readonly PgpPublicKeyEncryptedData _data;
         private readonly Stream _decoder;
+        private readonly Stream? _fast;
         private bool _verified;
 
-        public DecryptingStream(Stream literal, PgpPublicKeyEncryptedData data, Stream decoder)
+        /// <param name="fast">The <see cref="SeipdReader"/> stream under <paramref name="literal"/>, which checks the MDC
+        /// itself when read to its end; null when BouncyCastle decrypts (then <c>data.Verify()</c> checks it).</param>
+        public DecryptingStream(Stream literal, PgpPublicKeyEncryptedData data, Stream decoder, Stream? fast)
         {
             _literal = literal;
             _data = data;
             _decoder = decoder;
+            _fast = fast;
         }
 
         public override bool CanRead => true;
@@ -310,6 +317,13 @@ public static class OpenPgpEncryption
             }
             if (n > 0)
                 return n;
+            if (!_verified && _fast is not null)
+            {
+                // Anything after the literal packet, then the MDC check at the end of the encrypted data.
+                _fast.CopyTo(Stream.Null);
+                _verified = true;
+            }
+
             if (!_verified)
             {
                 bool ok;
@@ -333,6 +347,7 @@ public static class OpenPgpEncryption
             if (disposing)
             {
                 _literal.Dispose(); // the caller's cipher stream is wrapped in a NonClosingStream
+                _fast?.Dispose();
                 _decoder.Dispose();
             }
             base.Dispose(disposing);

@@ -148,4 +148,37 @@ public class StreamingTests
         Assert.Equal(SignatureStatus.UntrustedSigner, untrusted.Status);
         Assert.Null(untrusted.DataSha256);
     }
+
+    [Fact]
+    public void FastDecryptionIsAvailableWithThePinnedBouncyCastle()
+    {
+        // SeipdReader needs BouncyCastle's (private) session-key recovery; without it restores fall back to the slow path.
+        Assert.True(SeipdReader.Available);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(21)]
+    [InlineData(65_536 - 30)]  // the literal packet header, prefix and MDC straddle the first 64 KiB chunk
+    [InlineData(65_536)]
+    [InlineData(65_536 + 17)]
+    [InlineData(3 * 65_536 - 3)]
+    [InlineData(1_000_003)]
+    public void FastDecryptionRoundTripsAcrossChunkBoundariesForRsaAndEcdh(int size)
+    {
+        var plain = TestData.Random(size, size + 1);
+        var cipher = TestData.Encrypt(plain, _f.Public(_f.Ops, _f.Escrow));
+        Assert.Equal(plain, TestData.Decrypt(cipher, _f.Secret(_f.Ops), _f.PassFor, out _));
+        Assert.Equal(plain, TestData.Decrypt(cipher, _f.Secret(_f.Escrow), _f.PassFor, out _));
+
+        // Read in 1-byte steps too (the held-back MDC tail must never leak into the plaintext).
+        using var s = OpenPgpEncryption.OpenDecrypt(new MemoryStream(cipher), _f.Secret(_f.Escrow), _f.PassFor, out _);
+        var got = new MemoryStream();
+        int b;
+        while ((b = s.ReadByte()) >= 0)
+            got.WriteByte((byte)b);
+        Assert.Equal(plain, got.ToArray());
+        Assert.Equal(0, s.Read(new byte[10], 0, 10));
+    }
 }
