@@ -29,7 +29,70 @@ public sealed class ToolProcess : IDisposable
         _process = process;
         _secrets = secrets;
         _stderrPump = Task.Run(PumpStderrAsync);
+        // 1 MiB pipes instead of 64 KiB: a client reading one ~1 MiB extended INSERT at a time (mariadb, psql) finds the
+        // whole next statement already buffered while the server runs the current one, and dump tools' output arrives
+        // in fewer, larger reads.
+        EnlargePipe(process.StandardOutput.BaseStream);
+        if (process.StartInfo.RedirectStandardInput)
+        {
+            EnlargePipe(process.StandardInput.BaseStream);
+        }
     }
+
+    /// <summary>Linux pipe capacity used for the tools' stdin/stdout (the unprivileged default maximum, fs.pipe-max-size).</summary>
+    internal const int PipeCapacity = 1 << 20;
+
+    /// <summary>Best effort (Linux only): F_SETPIPE_SZ on the pipe behind <paramref name="stream"/>; returns the new capacity or -1.</summary>
+    internal static int EnlargePipe(Stream stream)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return -1;
+        }
+
+        System.Runtime.InteropServices.SafeHandle? handle = stream switch
+        {
+            System.IO.Pipes.PipeStream p => p.SafePipeHandle,
+            FileStream f => f.SafeFileHandle,
+            _ => null,
+        };
+        if (handle is null || handle.IsInvalid)
+        {
+            return -1;
+        }
+
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            return Fcntl((int)handle.DangerousGetHandle(), 1031 /* F_SETPIPE_SZ */, PipeCapacity);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or ObjectDisposedException)
+        {
+            return -1;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>Current capacity of the pipe behind <paramref name="stream"/> (F_GETPIPE_SZ), or -1; for tests.</summary>
+    internal static int PipeSize(Stream stream)
+    {
+        if (!OperatingSystem.IsLinux() || stream is not System.IO.Pipes.PipeStream p)
+        {
+            return -1;
+        }
+
+        return Fcntl((int)p.SafePipeHandle.DangerousGetHandle(), 1032 /* F_GETPIPE_SZ */, 0);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static extern int Fcntl(int fd, int cmd, int arg);
 
     public int Id => _process.Id;
 
