@@ -30,6 +30,9 @@ param(
     [string] $OutputPath,
     # Skip the HubDr backups at SizeMB/4 and SizeMB/2 (peak RSS flatness).
     [switch] $SkipMemoryScaling,
+    # Rounds of the timed comparisons (floor, restic, HubDr backup; native and HubDr restore; gpg and HubDr verify), run
+    # interleaved; the table uses the median of each (single runs on a shared 2-core VM vary by 10-20 %).
+    [ValidateRange(1, 9)] [int] $Repeat = 3,
     # Extra runs for docs/performance.md: New-HubBackup with -Compression none and gzip, and a tiny database (fixed costs).
     [switch] $ProfileStages,
     # Scratch folder (generated dumps, repositories, archives); deleted at the end unless -KeepData.
@@ -90,6 +93,14 @@ function Measure-Sh {
     Invoke-Sh $Script
     $script:LastCpuSeconds = [math]::Round((Get-BusyCpuSeconds) - $cpu0, 2)
     return [math]::Round($sw.Elapsed.TotalSeconds, 3)
+}
+
+function Get-Median([double[]] $Values) {
+    $sorted = @($Values | Sort-Object)
+    if ($sorted.Count -eq 0) { return 0 }
+    $mid = [int][math]::Floor($sorted.Count / 2)
+    if ($sorted.Count % 2) { return $sorted[$mid] }
+    return [math]::Round(($sorted[$mid - 1] + $sorted[$mid]) / 2, 3)
 }
 
 function Get-PathBytes([string] $Path) {
@@ -495,13 +506,9 @@ try {
     $results.data.databaseBytes = $dbBytes
 
     # ------------------------------------------------------------------------------------------------ baseline 3 (floor), twice: warm-up + measured
-    Write-Step 'Baseline 3 (floor): dump -> /dev/null (warm-up, then measured)'
+    Write-Step 'Baseline 3 (floor): dump -> /dev/null (warm-up; the measured runs are interleaved with restic and HubDr below)'
     $floorWarm = Measure-Sh "$DumpFloor > /dev/null"
-    $floor = Measure-Sh "$DumpFloor > /dev/null"
-    $floorCpu = $script:LastCpuSeconds
     $results.measurements.floorWarmupSeconds = $floorWarm
-    $results.measurements.floorSeconds = $floor
-    $results.measurements.floorMachineCpuSeconds = $floorCpu
 
     # ------------------------------------------------------------------------------------------------ baseline 1: runbook manual pipeline
     Write-Step 'Baseline 1: runbook pipeline (dump to file, tar -czf, gpg --encrypt, gpg --detach-sign)'
@@ -517,53 +524,94 @@ try {
     $results.measurements.runbook = [ordered]@{ seconds = $runbookSeconds; dump = $t1dump; tarGzip = $t1tar; gpgEncrypt = $t1enc; gpgSign = $t1sig; plainDumpBytes = $plainDumpBytes; archiveBytes = $runbookArchiveBytes }
     Remove-Item -LiteralPath $b1 -Recurse -Force
 
-    # ------------------------------------------------------------------------------------------------ baseline 2: restic
-    Write-Step 'Baseline 2: dump | restic backup --stdin (fresh local repository)'
+    # ------------------------------------------------------------------------------------------------ floor, restic, HubDr backup: $Repeat interleaved rounds
     $env:RESTIC_REPOSITORY = Join-Path $WorkDir 'restic-repo'
     $env:RESTIC_PASSWORD_FILE = Join-Path $secretDir 'restic-pass'
     $env:RESTIC_CACHE_DIR = Join-Path $WorkDir 'restic-cache'
     Set-Content -LiteralPath $env:RESTIC_PASSWORD_FILE -Value ([Convert]::ToBase64String([Security.Cryptography.RandomNumberGenerator]::GetBytes(24))) -NoNewline
-    Invoke-Sh "chmod 0600 '$env:RESTIC_PASSWORD_FILE'; restic init --quiet"
-    $repoBefore = Get-PathBytes $env:RESTIC_REPOSITORY
-    $t2 = Measure-Sh "$DumpPlain | restic backup --quiet --stdin --stdin-filename db_dump.sql"
-    $t2Cpu = $script:LastCpuSeconds
-    $repoGrowth = (Get-PathBytes $env:RESTIC_REPOSITORY) - $repoBefore
-    $results.measurements.restic = [ordered]@{ seconds = $t2; machineCpuSeconds = $t2Cpu; repositoryGrowthBytes = $repoGrowth; version = (Invoke-Sh -Capture 'restic version') }
+    Invoke-Sh "chmod 0600 '$env:RESTIC_PASSWORD_FILE'"
+    $floorRuns = @(); $resticRuns = @(); $hbRuns = @()
+    foreach ($round in 1..$Repeat) {
+        Write-Step "Round $round/${Repeat}: baseline 3 (floor): dump -> /dev/null"
+        $t = Measure-Sh "$DumpFloor > /dev/null"
+        $floorRuns += [pscustomobject]@{ seconds = $t; machineCpuSeconds = $script:LastCpuSeconds }
+
+        Write-Step "Round $round/${Repeat}: baseline 2: dump | restic backup --stdin (fresh local repository)"
+        Remove-Item -LiteralPath $env:RESTIC_REPOSITORY, $env:RESTIC_CACHE_DIR -Recurse -Force -ErrorAction SilentlyContinue
+        Invoke-Sh 'restic init --quiet'
+        $repoBefore = Get-PathBytes $env:RESTIC_REPOSITORY
+        $t = Measure-Sh "$DumpPlain | restic backup --quiet --stdin --stdin-filename db_dump.sql"
+        $cpu = $script:LastCpuSeconds
+        $resticRuns += [pscustomobject]@{ seconds = $t; machineCpuSeconds = $cpu; repositoryGrowthBytes = (Get-PathBytes $env:RESTIC_REPOSITORY) - $repoBefore }
+
+        Write-Step "Round $round/${Repeat}: HubDr: New-HubBackup (separate pwsh, default settings)"
+        $hbRuns += Invoke-HubDrStep -Action Backup -Arguments @{ Store = $storeDir; Engine = $Engine; ConnectionString = (& $ConnFor $Db); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
+    }
     Remove-Item -LiteralPath $env:RESTIC_REPOSITORY, $env:RESTIC_CACHE_DIR -Recurse -Force -ErrorAction SilentlyContinue
 
-    # ------------------------------------------------------------------------------------------------ HubDr backup
-    Write-Step 'HubDr: New-HubBackup (separate pwsh, default settings)'
-    $hb = Invoke-HubDrStep -Action Backup -Arguments @{ Store = $storeDir; Engine = $Engine; ConnectionString = (& $ConnFor $Db); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
+    $floor = Get-Median $floorRuns.seconds
+    $floorCpu = Get-Median $floorRuns.machineCpuSeconds
+    $t2 = Get-Median $resticRuns.seconds
+    $t2Cpu = Get-Median $resticRuns.machineCpuSeconds
+    $repoGrowth = $resticRuns[0].repositoryGrowthBytes
+    $results.measurements.floorSeconds = $floor
+    $results.measurements.floorMachineCpuSeconds = $floorCpu
+    $results.measurements.floorRuns = $floorRuns
+    $results.measurements.restic = [ordered]@{ seconds = $t2; machineCpuSeconds = $t2Cpu; repositoryGrowthBytes = $repoGrowth; version = (Invoke-Sh -Capture 'restic version'); runs = $resticRuns }
+
+    $hb = $hbRuns[0]
     $backupId = $hb.Output.BackupId
+    $hbWallMedian = Get-Median $hbRuns.WallSeconds
+    $hbCmdletMedian = Get-Median $hbRuns.CmdletSeconds
+    $hbCpuMedian = Get-Median $hbRuns.MachineCpuSeconds
+    $hbProcessCpuMedian = Get-Median $hbRuns.ProcessCpuSeconds
+    $hbPeakRss = ($hbRuns.PeakRssBytes | Measure-Object -Maximum).Maximum
     $results.measurements.hubdrBackup = $hb
+    $results.measurements.hubdrBackupRuns = @($hbRuns | ForEach-Object { [ordered]@{ wallSeconds = $_.WallSeconds; cmdletSeconds = $_.CmdletSeconds; machineCpuSeconds = $_.MachineCpuSeconds; processCpuSeconds = $_.ProcessCpuSeconds; peakRssBytes = $_.PeakRssBytes } })
     $archiveBytes = [long]$hb.Output.Size
     $archivePath = Get-ChildItem -LiteralPath (Join-Path $storeDir "bench/$backupId") -Filter 'archive.tar*.gpg' | Select-Object -First 1
 
     # ------------------------------------------------------------------------------------------------ restore
-    Write-Step "Baseline: native restore ($nativeRestoreName) of an uncompressed local dump file"
+    Write-Step "Native restore ($nativeRestoreName) of an uncompressed local dump file vs Restore-HubBackup: $Repeat interleaved rounds"
     $nativeFile = Join-Path $WorkDir 'native.dump'
     Invoke-Sh "$DumpNative > '$nativeFile'"
     $nativeDumpBytes = (Get-Item $nativeFile).Length
-    & $DropDb 'bench_native'
-    $tNative = Measure-Sh (& $RestoreNative $nativeFile 'bench_native')
-    & $DropDb 'bench_native'
+    $nativeRuns = @(); $hrRuns = @()
+    foreach ($round in 1..$Repeat) {
+        Write-Step "Round $round/${Repeat}: native restore ($nativeRestoreName)"
+        & $DropDb 'bench_native'
+        $nativeRuns += Measure-Sh (& $RestoreNative $nativeFile 'bench_native')
+        & $DropDb 'bench_native'
+        Write-Step "Round $round/${Repeat}: HubDr: Restore-HubBackup into an empty database (separate pwsh)"
+        & $DropDb 'bench_hubrestore'
+        $hrRuns += Invoke-HubDrStep -Action Restore -Arguments @{ Store = $storeDir; Engine = $Engine; BackupId = $backupId; ConnectionString = (& $ConnFor 'bench_hubrestore'); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
+        & $DropDb 'bench_hubrestore'
+    }
     Remove-Item -LiteralPath $nativeFile -Force
+    $tNative = Get-Median $nativeRuns
     $results.data.dumpBytes = $nativeDumpBytes
-    $results.measurements.nativeRestore = [ordered]@{ seconds = $tNative; tool = $nativeRestoreName }
-
-    Write-Step 'HubDr: Restore-HubBackup into an empty database (separate pwsh)'
-    & $DropDb 'bench_hubrestore'
-    $hr = Invoke-HubDrStep -Action Restore -Arguments @{ Store = $storeDir; Engine = $Engine; BackupId = $backupId; ConnectionString = (& $ConnFor 'bench_hubrestore'); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
-    & $DropDb 'bench_hubrestore'
+    $results.measurements.nativeRestore = [ordered]@{ seconds = $tNative; tool = $nativeRestoreName; runs = $nativeRuns }
+    $hr = $hrRuns[0]
+    $hrWallMedian = Get-Median $hrRuns.WallSeconds
+    $hrCmdletMedian = Get-Median $hrRuns.CmdletSeconds
     $results.measurements.hubdrRestore = $hr
+    $results.measurements.hubdrRestoreRuns = @($hrRuns | ForEach-Object { [ordered]@{ wallSeconds = $_.WallSeconds; cmdletSeconds = $_.CmdletSeconds; machineCpuSeconds = $_.MachineCpuSeconds; processCpuSeconds = $_.ProcessCpuSeconds; peakRssBytes = $_.PeakRssBytes } })
 
     # ------------------------------------------------------------------------------------------------ verify
     Write-Step 'Verify: gpg --verify vs Test-HubBackupSignature on the same archive'
-    $tGpgVerify = Measure-Sh "gpg --batch --quiet --verify '$($archivePath.FullName).sig' '$($archivePath.FullName)' 2>/dev/null"
-    $hv = Invoke-HubDrStep -Action Verify -Arguments @{ Store = $storeDir; BackupId = $backupId; PublicKeyPath = $pubKey }
-    if ("$($hv.Output.IsValid)" -ne 'True') { throw "Test-HubBackupSignature output: $($hv.Output | ConvertTo-Json -Compress)" }
-    $results.measurements.gpgVerify = [ordered]@{ seconds = $tGpgVerify }
-    $results.measurements.hubdrVerify = $hv
+    $gpgRuns = @(); $hvRuns = @()
+    foreach ($round in 1..$Repeat) {
+        $gpgRuns += Measure-Sh "gpg --batch --quiet --verify '$($archivePath.FullName).sig' '$($archivePath.FullName)' 2>/dev/null"
+        $hv = Invoke-HubDrStep -Action Verify -Arguments @{ Store = $storeDir; BackupId = $backupId; PublicKeyPath = $pubKey }
+        if ("$($hv.Output.IsValid)" -ne 'True') { throw "Test-HubBackupSignature output: $($hv.Output | ConvertTo-Json -Compress)" }
+        $hvRuns += $hv
+    }
+    $tGpgVerify = Get-Median $gpgRuns
+    $hvWallMedian = Get-Median $hvRuns.WallSeconds
+    $hvCmdletMedian = Get-Median $hvRuns.CmdletSeconds
+    $results.measurements.gpgVerify = [ordered]@{ seconds = $tGpgVerify; runs = $gpgRuns }
+    $results.measurements.hubdrVerify = $hvRuns[0]
+    $results.measurements.hubdrVerifyRuns = @($hvRuns | ForEach-Object { [ordered]@{ wallSeconds = $_.WallSeconds; cmdletSeconds = $_.CmdletSeconds } })
 
     # ------------------------------------------------------------------------------------------------ profile (optional)
     if ($ProfileStages) {
@@ -597,25 +645,25 @@ try {
     }
 
     # ------------------------------------------------------------------------------------------------ table
-    $hbWall = $hb.WallSeconds
+    $hbWall = $hbWallMedian
     Add-Row 'HubDr backup wall (process)' $hbWall 's' $runbookSeconds 'runbook pipeline' 0.35
     Add-Row 'HubDr backup wall (process)' $hbWall 's' $t2 'restic --stdin' 0.8
     Add-Row 'HubDr backup wall (process)' $hbWall 's' $floor 'dump > /dev/null' 1.3
-    Add-Row 'HubDr backup (cmdlet only)' $hb.CmdletSeconds 's' $floor 'dump > /dev/null' 1.3 "module import $($hb.ImportSeconds) s excluded"
-    Add-Row 'HubDr backup machine CPU' $hb.MachineCpuSeconds 'cpu-s' $t2Cpu 'restic --stdin' $null "all processes, $([Environment]::ProcessorCount) cores; HubDr's own process: $($hb.ProcessCpuSeconds) s"
-    Add-Row 'HubDr backup machine CPU' $hb.MachineCpuSeconds 'cpu-s' $floorCpu 'dump > /dev/null' $null 'all processes (server + dump tool + HubDr)'
+    Add-Row 'HubDr backup (cmdlet only)' $hbCmdletMedian 's' $floor 'dump > /dev/null' 1.3 "module import $($hb.ImportSeconds) s excluded"
+    Add-Row 'HubDr backup machine CPU' $hbCpuMedian 'cpu-s' $t2Cpu 'restic --stdin' $null "all processes, $([Environment]::ProcessorCount) cores; HubDr's own process: $hbProcessCpuMedian s"
+    Add-Row 'HubDr backup machine CPU' $hbCpuMedian 'cpu-s' $floorCpu 'dump > /dev/null' $null 'all processes (server + dump tool + HubDr)'
     Add-Row 'HubDr archive size' $archiveBytes 'B' $repoGrowth 'restic repo growth' 1.0
     Add-Row 'HubDr archive size' $archiveBytes 'B' $runbookArchiveBytes 'runbook .tar.gz.gpg' $null
-    Add-Row 'HubDr backup peak RSS' $hb.PeakRssBytes 'B' 250MB '250 MB' 1.0
+    Add-Row 'HubDr backup peak RSS' $hbPeakRss 'B' 250MB '250 MB' 1.0 "highest of $Repeat runs"
     if ($rssRuns.Count -eq 2) {
         Add-Row "Peak RSS at $($rssRuns[0].sizeMB) MB" $rssRuns[0].PeakRssBytes 'B' 250MB '250 MB' 1.0
         Add-Row "Peak RSS at $($rssRuns[1].sizeMB) MB" $rssRuns[1].PeakRssBytes 'B' 250MB '250 MB' 1.0
         Add-Row 'Peak RSS growth when DB doubles' $rssRuns[1].PeakRssBytes 'B' $rssRuns[0].PeakRssBytes "RSS at $($rssRuns[0].sizeMB) MB" 1.1 'flat = within 10%'
     }
-    Add-Row 'HubDr restore wall (process)' $hr.WallSeconds 's' $tNative $nativeRestoreName 1.15
-    Add-Row 'HubDr restore (cmdlet only)' $hr.CmdletSeconds 's' $tNative $nativeRestoreName 1.15
-    Add-Row 'HubDr verify wall (process)' $hv.WallSeconds 's' $tGpgVerify 'gpg --verify' 1.5
-    Add-Row 'HubDr verify (cmdlet only)' $hv.CmdletSeconds 's' $tGpgVerify 'gpg --verify' 1.5
+    Add-Row 'HubDr restore wall (process)' $hrWallMedian 's' $tNative $nativeRestoreName 1.15
+    Add-Row 'HubDr restore (cmdlet only)' $hrCmdletMedian 's' $tNative $nativeRestoreName 1.15
+    Add-Row 'HubDr verify wall (process)' $hvWallMedian 's' $tGpgVerify 'gpg --verify' 1.5
+    Add-Row 'HubDr verify (cmdlet only)' $hvCmdletMedian 's' $tGpgVerify 'gpg --verify' 1.5
     $results.rows = $table
 } finally {
     $results.totalSeconds = [math]::Round(((Get-Date) - $started).TotalSeconds, 1)
@@ -645,6 +693,11 @@ $table | ForEach-Object {
         Ratio = if ($null -ne $_.Ratio) { '{0:N3}' -f $_.Ratio } else { '' }; Target = $_.Target; Result = $_.Verdict
     }
 } | Format-Table -AutoSize | Out-String -Width 220 | Out-Host
+if ($Repeat -gt 1 -and $table.Count -gt 0) {
+    $list = { param($v) ($v | ForEach-Object { '{0:N2}' -f $_ }) -join ' / ' }
+    Write-Host ("Medians of $Repeat interleaved runs (seconds): floor {0}; restic {1}; HubDr backup {2} (process); native restore {3}; HubDr restore {4}; gpg --verify {5}; HubDr verify {6}" -f
+        (& $list $floorRuns.seconds), (& $list $resticRuns.seconds), (& $list $hbRuns.WallSeconds), (& $list $nativeRuns), (& $list $hrRuns.WallSeconds), (& $list $gpgRuns), (& $list $hvRuns.WallSeconds))
+}
 if ($rssRuns.Count -eq 2) {
     Write-Host ("Peak RSS: {0:N1} MB at {1} MB, {2:N1} MB at {3} MB (ratio {4:N2}); {5:N1} MB at {6} MB" -f ($rssRuns[0].peakRssBytes / 1MB), $rssRuns[0].sizeMB, ($rssRuns[1].peakRssBytes / 1MB), $rssRuns[1].sizeMB, ($rssRuns[1].peakRssBytes / $rssRuns[0].peakRssBytes), ($hb.PeakRssBytes / 1MB), $SizeMB)
 }
