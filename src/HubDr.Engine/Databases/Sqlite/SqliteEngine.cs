@@ -239,9 +239,23 @@ public sealed class SqliteEngine : IDatabaseEngine
         using var r = cmd.ExecuteReader();
         long rows = 0;
         int n = r.FieldCount;
+        long allocatedAtLastCollect = GC.GetAllocatedBytesForCurrentThread();
         while (r.Read())
         {
-            if ((++rows & 0xFFF) == 0) ct.ThrowIfCancellationRequested();
+            if ((++rows & 0xFF) == 0)
+            {
+                ct.ThrowIfCancellationRequested();
+                // Every value read allocates (Microsoft.Data.Sqlite hands out strings and boxed numbers), so the GC's
+                // gen0 budget would grow to ~70 MiB and stay committed. A cheap gen0 collection every 4 MiB allocated
+                // (nothing survives it but the current row) keeps the dump's footprint flat and small (docs/performance.md).
+                long allocated = GC.GetAllocatedBytesForCurrentThread();
+                if (allocated - allocatedAtLastCollect > 4 << 20)
+                {
+                    GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+                    allocatedAtLastCollect = allocated;
+                }
+            }
+
             w.Write(prefix);
             for (int i = 0; i < n; i++)
             {
