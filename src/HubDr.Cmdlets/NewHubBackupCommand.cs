@@ -90,7 +90,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
     public string? Compression { get; set; }
 
     [Parameter]
-    [ValidateRange(1, 22)]
+    [ValidateRange(1, 19)]
     public int? CompressionLevel { get; set; }
 
     /// <summary>Object lock / immutability: the store refuses to delete the backup before this date.</summary>

@@ -117,6 +117,14 @@ Describe 'Keys and passphrases' {
 }
 
 Describe 'Stores and targets' {
+    It 'refuses a compression level the compressor does not have' {
+        # zstd stops at 19 here (the ultra levels need hundreds of MiB); gzip at 9: a typed error before any work.
+        { New-HubBackup @common -CompressionLevel 20 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,HubDr.Cmdlets.NewHubBackupCommand'
+        $before = (Get-BackupFileCount $store)
+        Assert-HubError (Get-HubError { New-HubBackup @common -Compression gzip -CompressionLevel 12 }) 'CompressionLevelInvalid' 'InvalidArgument'
+        (Get-BackupFileCount $store) | Should -Be $before
+    }
+
     It 'fails clearly on a missing store' {
         $c = $common.Clone(); $c.Store = Join-Path $work 'does-not-exist'
         Assert-HubError (Get-HubError { New-HubBackup @c }) 'StoreNotFound' 'ObjectNotFound'
