@@ -112,7 +112,7 @@ public static class VerifyService
 
         SignatureCheck check;
         long bytes;
-        string sha;
+        string? sha;
         var progress = new ProgressThrottle(log, $"Verifying {hub}/{backupId}", catalog.ArchiveSize);
         await using (raw.ConfigureAwait(false))
         {
@@ -130,7 +130,7 @@ public static class VerifyService
                 var before = counting.BytesProcessed;
                 using var rest = new HashingStream(counting, leaveOpen: true);
                 await rest.CopyToAsync(Stream.Null, 1 << 20, ct).ConfigureAwait(false);
-                sha = before == 0 ? rest.Sha256 : "";
+                sha = before == 0 ? rest.Sha256 : null;
             }
 
             await counting.CopyToAsync(Stream.Null, 1 << 20, ct).ConfigureAwait(false);
