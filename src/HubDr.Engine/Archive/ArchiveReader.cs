@@ -1,4 +1,5 @@
 using System.Text;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Archive;
 
@@ -195,7 +196,7 @@ public sealed class ArchiveReader : IDisposable
     public void Dispose() => _disposed = true;
 
     /// <summary>Read-only view of one member's data; throws ArchiveTruncated when the input ends early.</summary>
-    private sealed class EntryContentStream : Stream
+    private sealed class EntryContentStream : ReadOnlyStream
     {
         private readonly ArchiveReader _owner;
         private readonly long _size;
@@ -209,17 +210,8 @@ public sealed class ArchiveReader : IDisposable
             _remaining = size;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
         public override long Length => _size;
         public override long Position { get => _size - _remaining; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {

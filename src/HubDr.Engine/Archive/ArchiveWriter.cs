@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Archive;
 
@@ -48,15 +49,12 @@ public sealed class ArchiveWriter : IDisposable
     /// Opens a write-only stream for data of unknown length. Write into it; disposing it writes the last part.
     /// Only one chunked entry can be open at a time.
     /// </summary>
-    /// <param name="name">Entry name; the parts are "&lt;name&gt;.part-NNNNNN".</param>
-    /// <param name="hashWhole">Also SHA-256 the whole stream (<see cref="ChunkedEntryStream.Sha256"/>). The parts are
-    /// always hashed; the whole-stream hash costs a second SHA-256 pass over every byte, so the backup leaves it off.</param>
-    public ChunkedEntryStream OpenChunked(string name, bool hashWhole = true)
+    public ChunkedEntryStream OpenChunked(string name)
     {
         EnsureWritable();
         ValidateName(name);
         _partBuffer ??= new byte[_partSize];
-        _openChunk = new ChunkedEntryStream(this, name, _partBuffer, hashWhole);
+        _openChunk = new ChunkedEntryStream(this, name, _partBuffer);
         return _openChunk;
     }
 
@@ -109,23 +107,20 @@ public sealed class ArchiveWriter : IDisposable
 }
 
 /// <summary>Write-only stream that cuts its data into tar parts of the writer's part size.</summary>
-public sealed class ChunkedEntryStream : Stream
+public sealed class ChunkedEntryStream : WriteOnlyStream
 {
     private readonly ArchiveWriter _writer;
     private readonly byte[] _buffer;
-    private readonly IncrementalHash? _whole;
     private readonly List<ArchiveEntryInfo> _parts = new();
     private int _count;
     private long _total;
-    private string? _sha256;
     private bool _closed;
 
-    internal ChunkedEntryStream(ArchiveWriter writer, string name, byte[] buffer, bool hashWhole)
+    internal ChunkedEntryStream(ArchiveWriter writer, string name, byte[] buffer)
     {
         _writer = writer;
         Name = name;
         _buffer = buffer;
-        _whole = hashWhole ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
     }
 
     public string Name { get; }
@@ -136,21 +131,9 @@ public sealed class ChunkedEntryStream : Stream
     /// <summary>Length of the whole stream written so far.</summary>
     public long TotalLength => _total;
 
-    /// <summary>Lower-case hex SHA-256 of the whole reassembled stream; available after Dispose; null when the entry
-    /// was opened without <c>hashWhole</c> (the parts' hashes cover every byte in order).</summary>
-    public string? Sha256 => _closed ? _sha256 : throw new InvalidOperationException("Sha256 is available after the chunked entry is disposed.");
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
     public override bool CanWrite => !_closed;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _total; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> data)
     {
@@ -159,7 +142,6 @@ public sealed class ChunkedEntryStream : Stream
         {
             int n = Math.Min(data.Length, _buffer.Length - _count);
             data[..n].CopyTo(_buffer.AsSpan(_count));
-            _whole?.AppendData(data[..n]);
             _count += n;
             _total += n;
             data = data[n..];
@@ -203,12 +185,10 @@ public sealed class ChunkedEntryStream : Stream
             try
             {
                 if (_count > 0 || _parts.Count == 0) FlushPart();
-                if (_whole is not null) _sha256 = Convert.ToHexString(_whole.GetHashAndReset()).ToLowerInvariant();
             }
             finally
             {
                 _closed = true;
-                _whole?.Dispose();
                 _writer.ChunkClosed(this);
             }
         }

@@ -105,7 +105,7 @@ public static class BackupService
 
                     log.Verbose("Dumping the database into the archive.");
                     ChunkedEntryStream chunked;
-                    using (chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat), hashWhole: false))
+                    using (chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat)))
                     {
                         dump = await engine.DumpAsync(chunked, null, ct).ConfigureAwait(false);
                     }
@@ -119,7 +119,6 @@ public static class BackupService
                         Format = dump.Format,
                         Entry = DumpEntryName(engine.Name, request.Database.DumpFormat),
                         Size = chunked.TotalLength,
-                        Sha256 = chunked.Sha256,
                         Parts = chunked.Parts.Select(p => Entry(p, "dump")).ToList(),
                         RowCounts = new SortedDictionary<string, long>(dump.RowCounts.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
                         Details = new SortedDictionary<string, string>(dump.Details.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),

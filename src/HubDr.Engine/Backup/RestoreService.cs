@@ -103,7 +103,6 @@ public static class RestoreService
         BackupHeader? header = null;
         DecryptionInfo info;
         SequentialPartsStream? dumpParts = null;
-        long dumpSize = 0;
         var actualEntries = new Dictionary<string, (long Size, string Sha)>(StringComparer.Ordinal);
         var progress = new ProgressThrottle(log, $"Restoring {hub}/{request.BackupId}", catalog.ArchiveSize);
 
@@ -146,7 +145,6 @@ public static class RestoreService
                 if (entry.Name.StartsWith("db/", StringComparison.Ordinal))
                 {
                     using var parts = new SequentialPartsStream(reader, entry);
-                    var dumpStream = parts;
                     if (engine is null)
                     {
                         log.Verbose("No target database given: skipping the database dump.");
@@ -157,13 +155,12 @@ public static class RestoreService
                         await engine.PrepareTargetAsync(request.Force, ct).ConfigureAwait(false);
                         var format = BackupService.DumpFormatOf(engine.Name, SequentialPartsStream.BaseName(entry.Name)!);
                         log.Verbose($"Restoring the {format} dump with the {engine.Name} engine.");
-                        await engine.RestoreAsync(dumpStream, format, request.Options, ct).ConfigureAwait(false);
+                        await engine.RestoreAsync(parts, format, request.Options, ct).ConfigureAwait(false);
                     }
 
-                    await dumpStream.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+                    await parts.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
                     dumpParts = parts;
-                    dumpSize = parts.TotalLength;
-                    log.Verbose($"Dump: {parts.PartCount} part(s), {Units.Bytes(dumpSize)}.");
+                    log.Verbose($"Dump: {parts.PartCount} part(s), {Units.Bytes(parts.TotalLength)}.");
                     pending = parts.Pending;
                     if (pending is null)
                     {
@@ -217,13 +214,7 @@ public static class RestoreService
         {
             // The parts' SHA-256s cover every byte of the dump in order (archives from HubDr before 0.2 also carry a
             // whole-dump SHA-256; their parts are hashed too, so checking the parts is enough for both).
-            var why = dumpSize != manifest.Database.Size
-                ? $"{dumpSize} bytes, the manifest says {manifest.Database.Size}"
-                : dumpParts.Mismatch(manifest.Database.Parts);
-            if (why is not null)
-            {
-                throw new HubDrException("ArchiveEntryChecksumMismatch", HubErrorCategory.InvalidData, $"The database dump does not match the manifest: {why}.");
-            }
+            dumpParts.Verify(manifest.Database.Parts.Select(p => new ArchiveEntryInfo(p.Name, p.Size, p.Sha256)).ToList(), manifest.Database.Size);
         }
 
         var checkClock = Stopwatch.StartNew();

@@ -121,11 +121,11 @@ public static class VerifyService
             check = OpenPgpSignatures.Verify(counting, archiveSig, trusted, computeDataSha256: true);
             if (check.DataSha256 is { } shared)
             {
-                sha = shared;
+                sha = shared; // Verify read the archive to its end
             }
             else
             {
-                // Verify stopped early (no signature, untrusted signer, malformed): hash what is left, so size and
+                // Verify stopped early (no signature, untrusted signer, malformed): read the rest too, so size and
                 // hash describe the object. Nothing was read yet unless the signature broke mid-way.
                 var before = counting.BytesProcessed;
                 using var rest = new HashingStream(counting, leaveOpen: true);
@@ -133,7 +133,6 @@ public static class VerifyService
                 sha = before == 0 ? rest.Sha256 : null;
             }
 
-            await counting.CopyToAsync(Stream.Null, 1 << 20, ct).ConfigureAwait(false);
             bytes = counting.BytesProcessed;
         }
 

@@ -1,6 +1,7 @@
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using Org.BouncyCastle.Security;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Crypto;
 
@@ -229,7 +230,7 @@ public static class OpenPgpEncryption
             "not its signature or manifest, and that the download completed.", inner);
 
     /// <summary>Plaintext writer: literal packet inside SEIPD; Dispose completes both.</summary>
-    private sealed class EncryptingStream : Stream
+    private sealed class EncryptingStream : WriteOnlyStream
     {
         private Stream? _literal;
         private readonly PgpLiteralDataGenerator _literalGen;
@@ -246,15 +247,7 @@ public static class OpenPgpEncryption
 
         private Stream Literal => _literal ?? throw new ObjectDisposedException(nameof(EncryptingStream));
 
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
         public override bool CanWrite => _literal is not null;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => Literal.Write(buffer, offset, count);
         public override void Write(ReadOnlySpan<byte> buffer) => Literal.Write(buffer);
         public override void WriteByte(byte value) => Literal.WriteByte(value);
@@ -272,7 +265,7 @@ public static class OpenPgpEncryption
     }
 
     /// <summary>Plaintext reader: EOF only after the MDC has been verified.</summary>
-    private sealed class DecryptingStream : Stream
+    private sealed class DecryptingStream : ReadOnlyStream
     {
         private readonly Stream _literal;
         private readonly PgpPublicKeyEncryptedData _data;
@@ -289,18 +282,6 @@ public static class OpenPgpEncryption
             _decoder = decoder;
             _fast = fast;
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {

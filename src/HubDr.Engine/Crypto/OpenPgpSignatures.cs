@@ -1,8 +1,9 @@
-using System.Security.Cryptography;
 using System.Buffers;
+using System.Security.Cryptography;
 using System.Text;
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Crypto;
 
@@ -28,7 +29,7 @@ public sealed record SignatureCheck(SignatureStatus Status, string? SignerKeyId,
 /// Write-only pass-through stream: forwards every byte to the inner stream and hashes it for a detached
 /// OpenPGP binary-document signature, produced by <see cref="FinishSignature"/>.
 /// </summary>
-public sealed class SigningStream : Stream
+public sealed class SigningStream : WriteOnlyStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -49,16 +50,10 @@ public sealed class SigningStream : Stream
     private DetachedSigner Generator =>
         _generator ?? throw new InvalidOperationException("FinishSignature() was already called on this SigningStream.");
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
     public override long Length => _length;
     public override long Position { get => _length; set => throw new NotSupportedException(); }
     public override void Flush() => _inner.Flush();
     public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count)
     {

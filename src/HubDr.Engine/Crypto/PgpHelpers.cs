@@ -3,6 +3,7 @@ using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using Org.BouncyCastle.Bcpg.Sig;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Crypto;
 
@@ -200,7 +201,7 @@ internal static class PgpDecoder
         return new ArmoredInputStream(replay);
     }
 
-    private sealed class PrefixStream : Stream
+    private sealed class PrefixStream : ReadOnlyStream
     {
         private readonly Stream _inner;
         private int _prefix;
@@ -210,17 +211,6 @@ internal static class PgpDecoder
             _prefix = prefix;
             _inner = inner;
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {

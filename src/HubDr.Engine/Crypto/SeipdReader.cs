@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Security.Cryptography;
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Crypto;
 
@@ -78,7 +79,7 @@ internal static class SeipdReader
         }
     }
 
-    private sealed class DecryptStream : Stream
+    private sealed class DecryptStream : ReadOnlyStream
     {
         private const int Chunk = 1 << 16;
         private const int MdcLength = 22; // 0xD3 0x14 + SHA-1
@@ -105,17 +106,6 @@ internal static class SeipdReader
             _cipher = ArrayPool<byte>.Shared.Rent(Chunk + 16);
             _plain = ArrayPool<byte>.Shared.Rent(Chunk + 16 + MdcLength + 18);
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         /// <summary>Decrypts the first chunk now: a wrong session key fails here (as BouncyCastle's quick check does), not later.</summary>
         public void CheckPrefix()

@@ -7,6 +7,7 @@ using Org.BouncyCastle.Crypto.Engines;
 using Org.BouncyCastle.Crypto.Generators;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Security;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Crypto;
 
@@ -16,7 +17,7 @@ namespace HubDr.Engine.Crypto;
 /// in 64 KiB chunks. BouncyCastle's PgpEncryptedDataGenerator does the same at ~60 MB/s; this runs several times
 /// faster. The output is byte-for-byte the same format (checked against gpg and BouncyCastle in the tests).
 /// </summary>
-internal sealed class SeipdWriter : Stream
+internal sealed class SeipdWriter : WriteOnlyStream
 {
     private const int Chunk = 1 << 16; // partial body length 2^16
 
@@ -78,16 +79,7 @@ internal sealed class SeipdWriter : Stream
 
     private PartialPacketWriter Literal => _literal ?? throw new ObjectDisposedException(nameof(SeipdWriter));
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
     public override bool CanWrite => !_finished;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => Literal.Write(buffer.AsSpan(offset, count));
     public override void Write(ReadOnlySpan<byte> buffer) => Literal.Write(buffer);
     public override void WriteByte(byte value) => Literal.Write(new ReadOnlySpan<byte>(in value));
 
@@ -140,20 +132,10 @@ internal sealed class SeipdWriter : Stream
         _plainLength = 0;
     }
 
-    private sealed class LayerSink : Stream
+    private sealed class LayerSink : WriteOnlyStream
     {
         private readonly SeipdWriter _owner;
         public LayerSink(SeipdWriter owner) => _owner = owner;
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => _owner.EncryptLayerWrite(buffer.AsSpan(offset, count));
         public override void Write(ReadOnlySpan<byte> buffer) => _owner.EncryptLayerWrite(buffer);
     }
 

@@ -9,7 +9,7 @@ namespace HubDr.Engine.IO;
 /// Memory is bounded: at most <c>depth</c> buffers of <c>bufferSize</c> bytes are in flight. A failure of the
 /// downstream task surfaces on the next Write or on Complete. Order is preserved.
 /// </summary>
-public sealed class PipelineStageStream : Stream
+public sealed class PipelineStageStream : WriteOnlyStream
 {
     private readonly Stream _inner;
     private readonly int _bufferSize;
@@ -29,18 +29,6 @@ public sealed class PipelineStageStream : Stream
         _current = ArrayPool<byte>.Shared.Rent(bufferSize);
         _consumer = Task.Run(ConsumeAsync, CancellationToken.None);
     }
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
@@ -94,12 +82,6 @@ public sealed class PipelineStageStream : Stream
         _channel.Writer.TryComplete();
         _consumer.GetAwaiter().GetResult();
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -15,7 +15,7 @@ public class ArchiveTests
     private static string Sha(byte[] b) => Convert.ToHexString(SHA256.HashData(b)).ToLowerInvariant();
 
     private sealed record Built(byte[] Tar, ChunkedResult Dump);
-    private sealed record ChunkedResult(IReadOnlyList<ArchiveEntryInfo> Parts, long Total, string Sha);
+    private sealed record ChunkedResult(IReadOnlyList<ArchiveEntryInfo> Parts, long Total);
 
     private static Built Build(byte[] dump, int writeSize = 777)
     {
@@ -32,7 +32,7 @@ public class ArchiveTests
                 for (int off = 0; off < dump.Length; off += writeSize)
                     c.Write(dump, off, Math.Min(writeSize, dump.Length - off));
                 c.Dispose();
-                result = new ChunkedResult(c.Parts, c.TotalLength, c.Sha256!);
+                result = new ChunkedResult(c.Parts, c.TotalLength);
             }
             w.AddBytes("after.json", "[]"u8);
             w.Finish();
@@ -55,12 +55,12 @@ public class ArchiveTests
         var built = Build(dump);
         Assert.Equal(expectedParts, built.Dump.Parts.Count);
         Assert.Equal(size, built.Dump.Total);
-        Assert.Equal(Sha(dump), built.Dump.Sha);
         Assert.Equal(0, built.Tar.Length % 512);
         for (int i = 0; i < expectedParts; i++)
         {
             Assert.Equal($"db/dump.sql.part-{i:D6}", built.Dump.Parts[i].Name);
             Assert.Equal(i < expectedParts - 1 ? PartSize : size - (expectedParts - 1) * PartSize, built.Dump.Parts[i].Size);
+            Assert.Equal(Sha(dump.AsSpan(i * PartSize, (int)built.Dump.Parts[i].Size).ToArray()), built.Dump.Parts[i].Sha256);
         }
 
         string dir = TestUtil.TempDir();
@@ -104,10 +104,13 @@ public class ArchiveTests
             names.Add(e.Name);
             if (e.Name == "db/dump.sql.part-000000")
             {
-                using var s = ChunkedEntryReader.Open(r, e, built.Dump.Parts, built.Dump.Sha);
+                using var s = new SequentialPartsStream(r, e);
                 using var ms = new MemoryStream();
                 s.CopyTo(ms, 333);
+                s.Verify(built.Dump.Parts, built.Dump.Total);
                 restored = ms.ToArray();
+                e = s.Pending; // the entry after the last part
+                continue;
             }
             else if (e.Name == "manifest.json")
             {
@@ -159,31 +162,32 @@ public class ArchiveTests
         // flip one byte of the second part's data
         int idx = IndexOf(tar, Encoding.ASCII.GetBytes("db/dump.sql.part-000001"));
         tar[idx + 512 + 100] ^= 0xFF;
-        var ex = Assert.Throws<HubDrException>(() => ReadDump(tar, built.Dump.Parts, built.Dump.Sha));
+        var ex = Assert.Throws<HubDrException>(() => ReadDump(tar, built.Dump.Parts, built.Dump.Total));
         Assert.Equal("ArchiveEntryChecksumMismatch", ex.ErrorId);
         Assert.Equal(HubErrorCategory.InvalidData, ex.Category);
 
-        // intact archive but a wrong whole-stream hash
-        ex = Assert.Throws<HubDrException>(() => ReadDump(built.Tar, built.Dump.Parts, new string('0', 64)));
+        // intact archive but a manifest with another total size
+        ex = Assert.Throws<HubDrException>(() => ReadDump(built.Tar, built.Dump.Parts, built.Dump.Total + 1));
         Assert.Equal("ArchiveEntryChecksumMismatch", ex.ErrorId);
 
         // manifest expects one more part than the archive has
         var more = built.Dump.Parts.Append(new ArchiveEntryInfo("db/dump.sql.part-000004", 1, new string('0', 64))).ToList();
-        ex = Assert.Throws<HubDrException>(() => ReadDump(built.Tar, more, null));
+        ex = Assert.Throws<HubDrException>(() => ReadDump(built.Tar, more, built.Dump.Total + 1));
         Assert.Equal("ArchivePartMissing", ex.ErrorId);
 
-        Assert.Equal(dump, ReadDump(built.Tar, built.Dump.Parts, built.Dump.Sha));
+        Assert.Equal(dump, ReadDump(built.Tar, built.Dump.Parts, built.Dump.Total));
     }
 
-    private static byte[] ReadDump(byte[] tar, IReadOnlyList<ArchiveEntryInfo> parts, string? sha)
+    private static byte[] ReadDump(byte[] tar, IReadOnlyList<ArchiveEntryInfo> parts, long total)
     {
         using var r = new ArchiveReader(new MemoryStream(tar));
         for (var e = r.Next(); e != null; e = r.Next())
         {
             if (e.Name != parts[0].Name) continue;
-            using var s = ChunkedEntryReader.Open(r, e, parts, sha);
+            using var s = new SequentialPartsStream(r, e);
             using var ms = new MemoryStream();
             s.CopyTo(ms);
+            s.Verify(parts, total);
             return ms.ToArray();
         }
         throw new Xunit.Sdk.XunitException("dump not found");
@@ -283,7 +287,7 @@ public class ArchiveTests
     }
 
     [Fact]
-    public void ChunkedEntryWithoutWholeHashStillHashesEveryPart()
+    public void ChunkedEntryHashesEveryPart()
     {
         var data = new byte[2500];
         new Random(5).NextBytes(data);
@@ -291,16 +295,14 @@ public class ArchiveTests
         ChunkedEntryStream c;
         using (var w = new ArchiveWriter(tar, DateTimeOffset.UnixEpoch, partSize: 1024))
         {
-            using (c = w.OpenChunked("db/dump.sql", hashWhole: false))
+            using (c = w.OpenChunked("db/dump.sql"))
             {
                 c.Write(data);
-                Assert.Throws<InvalidOperationException>(() => c.Sha256);
             }
 
             w.Finish();
         }
 
-        Assert.Null(c.Sha256);
         Assert.Equal(2500, c.TotalLength);
         Assert.Equal(new long[] { 1024, 1024, 452 }, c.Parts.Select(p => p.Size));
         Assert.Equal(Sha(data.AsSpan(1024, 1024).ToArray()), c.Parts[1].Sha256);

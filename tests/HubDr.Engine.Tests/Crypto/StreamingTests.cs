@@ -156,6 +156,28 @@ public class StreamingTests
         Assert.True(SeipdReader.Available);
     }
 
+    [Fact]
+    public void RestoresDecryptWithoutAllocatingPerByte()
+    {
+        // The point of SeipdReader: BouncyCastle's decrypting stream allocates ~5 bytes per plaintext byte; ours reuses
+        // pooled 64 KiB buffers. Fails if decryption silently falls back to BouncyCastle.
+        var plain = TestData.Random(8 * 1024 * 1024, 99);
+        var cipher = TestData.Encrypt(plain, _f.Public(_f.Escrow));
+        var keys = _f.Secret(_f.Escrow);
+        TestData.Decrypt(cipher, keys, _f.PassFor, out _); // warm-up: key unlock, JIT
+        var buffer = new byte[1 << 16];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        using (var s = OpenPgpEncryption.OpenDecrypt(new MemoryStream(cipher), keys, _f.PassFor, out _))
+        {
+            while (s.Read(buffer, 0, buffer.Length) > 0)
+            {
+            }
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < plain.Length / 8, $"decrypting {plain.Length} bytes allocated {allocated} bytes");
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]

@@ -618,18 +618,18 @@ public sealed partial class PostgresEngine : IDatabaseEngine
         // read is also the integrity check's readability test, which therefore need not read the tables again.
         var (counts, unreadable) = await CountAsync(conn, tx, tables, ct, reportUnreadable: true).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        _tablesRead = unreadable;
+        _unreadableSeenByCount = unreadable;
         return counts;
     }
 
     /// <summary>Set by <see cref="CountRowsAsync"/>: every table's heap was read then, and these could not be.</summary>
-    private List<string>? _tablesRead;
+    private List<string>? _unreadableSeenByCount;
 
     public async Task<IReadOnlyList<string>> CheckIntegrityAsync(CancellationToken ct)
     {
         var problems = new List<string>();
         await using var conn = await OpenAsync(Database, ct).ConfigureAwait(false);
-        if (_tablesRead is { } unreadable)
+        if (_unreadableSeenByCount is { } unreadable)
         {
             problems.AddRange(unreadable);
         }

@@ -1,3 +1,5 @@
+using HubDr.Engine.IO;
+
 namespace HubDr.Engine.Stores.S3;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace HubDr.Engine.Stores.S3;
 /// (1 + maxInFlight) * partSize whatever the object size. Shared by the S3 (multipart) and Azure
 /// (staged blocks) uploads. The first failed part fails every later write and <see cref="FinishAsync"/>.
 /// </summary>
-internal sealed class PartBufferingStream : Stream
+internal sealed class PartBufferingStream : WriteOnlyStream
 {
     private readonly int _partSize;
     private readonly int _maxInFlight;
@@ -38,21 +40,11 @@ internal sealed class PartBufferingStream : Stream
 
     private int _buffersAllocated;
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
     public override bool CanWrite => !_finished;
     public override long Length => _length;
     public override long Position { get => _length; set => throw new NotSupportedException(); }
 
-    public override void Flush() { }
-
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 

@@ -6,6 +6,7 @@ using Amazon;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
+using HubDr.Engine.IO;
 
 namespace HubDr.Engine.Stores.S3;
 
@@ -433,7 +434,7 @@ public sealed class S3Store : IBackupStore
     }
 
     /// <summary>Wraps a GetObject response so disposing the stream disposes the response (connection).</summary>
-    private sealed class ResponseStream : Stream
+    private sealed class ResponseStream : ReadOnlyStream
     {
         private readonly GetObjectResponse _resp;
         private readonly Stream _inner;
@@ -444,19 +445,11 @@ public sealed class S3Store : IBackupStore
             _inner = resp.ResponseStream;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
         public override long Length => _resp.ContentLength;
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
         public override int Read(Span<byte> buffer) => _inner.Read(buffer);
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _inner.ReadAsync(buffer, cancellationToken);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -1,16 +1,16 @@
 using System.Globalization;
 using System.Security.Cryptography;
-using HubDr.Engine.Archive;
+using HubDr.Engine.IO;
 
-namespace HubDr.Engine.Backup;
+namespace HubDr.Engine.Archive;
 
 /// <summary>
 /// Reads the dump parts "&lt;name&gt;.part-000000", "…001", … that follow each other in the tar as one stream, without
 /// knowing their number in advance. The manifest with their checksums comes last, so each part's size and SHA-256 are
-/// recorded in <see cref="Parts"/> and the caller compares them with the manifest afterwards (<see cref="Matches"/>).
+/// recorded in <see cref="Parts"/> and checked against the manifest afterwards (<see cref="Verify"/>).
 /// The first entry after the last part is kept in <see cref="Pending"/>.
 /// </summary>
-internal sealed class SequentialPartsStream : Stream
+internal sealed class SequentialPartsStream : ReadOnlyStream
 {
     private readonly ArchiveReader _reader;
     private readonly string _baseName;
@@ -41,43 +41,58 @@ internal sealed class SequentialPartsStream : Stream
     /// <summary>Bytes of the whole dump read so far.</summary>
     public long TotalLength { get; private set; }
 
-    /// <summary>Null when the parts read equal <paramref name="expected"/> in order, name, size and SHA-256; else why not.</summary>
-    public string? Mismatch(IReadOnlyList<ManifestEntry> expected)
+    /// <summary>
+    /// Checks, once this stream has returned 0, that the parts read are exactly <paramref name="expected"/> (the
+    /// manifest's list) in order, name, size and SHA-256, and that they add up to <paramref name="expectedTotal"/>.
+    /// Throws ArchivePartMissing when the manifest lists parts the archive lacks, else ArchiveEntryChecksumMismatch.
+    /// The parts' hashes cover every byte of the entry in order, so no whole-stream hash is needed.
+    /// </summary>
+    public void Verify(IReadOnlyList<ArchiveEntryInfo> expected, long expectedTotal)
     {
-        if (expected.Count != _parts.Count)
+        ArgumentNullException.ThrowIfNull(expected);
+        if (!_eof)
         {
-            return $"the archive holds {_parts.Count} dump part(s), the manifest lists {expected.Count}";
+            throw new InvalidOperationException("Verify() needs the parts read to their end.");
         }
 
-        for (var i = 0; i < expected.Count; i++)
+        for (var i = 0; i < Math.Max(expected.Count, _parts.Count); i++)
         {
-            var (want, got) = (expected[i], _parts[i]);
+            if (i >= _parts.Count)
+            {
+                throw new HubDrException("ArchivePartMissing", HubErrorCategory.InvalidData,
+                    $"The backup archive ends its dump after '{_parts[^1].Name}', but the manifest also lists '{expected[i].Name}'. " +
+                    "The archive is incomplete or was tampered with; restore from another backup.") { Target = expected[i].Name };
+            }
+
+            var got = _parts[i];
+            if (i >= expected.Count)
+            {
+                throw Damaged(got.Name, "the manifest does not list it");
+            }
+
+            var want = expected[i];
             if (want.Name != got.Name || want.Size != got.Size || !string.Equals(want.Sha256, got.Sha256, StringComparison.OrdinalIgnoreCase))
             {
-                return $"part '{got.Name}' ({got.Size} bytes) differs from the manifest's '{want.Name}' ({want.Size} bytes) in size or SHA-256";
+                throw Damaged(got.Name, $"{got.Size} bytes with SHA-256 {got.Sha256}, but the manifest says '{want.Name}', {want.Size} bytes, {want.Sha256}");
             }
         }
 
-        return null;
+        if (TotalLength != expectedTotal)
+        {
+            throw Damaged(_baseName, $"the parts hold {TotalLength} bytes, the manifest says {expectedTotal}");
+        }
     }
+
+    private static HubDrException Damaged(string name, string why) =>
+        new("ArchiveEntryChecksumMismatch", HubErrorCategory.InvalidData,
+            $"The backup archive member '{name}' is damaged: {why}. Do not use this data; restore from another backup.")
+        { Target = name };
 
     public static string? BaseName(string name)
     {
         var i = name.LastIndexOf(".part-", StringComparison.Ordinal);
         return i < 0 ? null : name[..i];
     }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -115,16 +130,6 @@ internal sealed class SequentialPartsStream : Stream
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
