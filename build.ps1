@@ -40,6 +40,8 @@ param(
     # Test: extra filter for the engine tests (dotnet test --filter), and Pester tags.
     [string] $EngineFilter,
     [string[]] $PesterTag,
+    # Test: only these Pester files (e.g. -PesterFile Retention, BadInput).
+    [string[]] $PesterFile,
 
     # Bench: size of the generated PostgreSQL database in MB.
     [int] $BenchSizeMB = 1536
@@ -69,19 +71,59 @@ function Get-PwshCommand {
 }
 
 function Install-Prerequisite {
-    <# Debian packages the tests and the demo drive for real (gpg, tar, sqlite3, zstd). Installed only when missing. #>
-    param([string[]] $Command)
-    $missing = @($Command | Where-Object { -not (Get-Command $_ -ErrorAction SilentlyContinue) })
-    if ($missing.Count -eq 0) { return }
-    $packages = $missing | ForEach-Object { @{ gpg = 'gnupg'; sqlite3 = 'sqlite3'; zstd = 'zstd'; tar = 'tar'; gzip = 'gzip'; aws = 'awscli'; promtool = 'prometheus' }[$_] ?? $_ }
+    <#
+        Installs the one declared package list (tools/prerequisites.psd1) for the given groups, EVERY time: apt-get
+        install and npm ci are idempotent, so what a machine happens to have never changes what runs. Default
+        services of the installed servers are kept from starting (policy-rc.d for the duration of the install); the
+        tests start their own throwaway servers.
+    #>
+    param([Parameter(Mandatory)][string[]] $Group, [switch] $Npm)
+    $list = Import-PowerShellDataFile (Join-Path $Root 'tools/prerequisites.psd1')
+    [string[]] $packages = @($Group | ForEach-Object { $list.Apt[$_] }) | Select-Object -Unique
     if ($IsWindows -or -not (Get-Command apt-get -ErrorAction SilentlyContinue)) {
-        throw "Missing tools: $($missing -join ', '). Install $($packages -join ', ') and run again."
+        Write-Warning ("This machine has no apt-get, so nothing is installed. HubDr's tests drive these tools for real; install them first:`n  " +
+            ($list.WindowsHints -join "`n  ") + "`n(Debian package names, for reference: $($packages -join ' '))")
     }
-    Write-Host "== Installing $($packages -join ', ') (apt)" -ForegroundColor Cyan
-    if ((& id -u) -ne '0') { throw "Missing tools: $($missing -join ', '). Run: sudo apt-get install $($packages -join ' ')" }
-    $env:DEBIAN_FRONTEND = 'noninteractive'
-    & apt-get update -qq
-    Invoke-Native 'apt-get install' { apt-get install -y -qq --no-install-recommends @packages }
+    else {
+        Write-Host "== Installing the declared packages (apt): $($packages -join ' ')" -ForegroundColor Cyan
+        $asRoot = (& id -u) -eq '0'
+        if (-not $asRoot -and -not (Get-Command sudo -ErrorAction SilentlyContinue)) {
+            throw "Not root and no sudo: run 'apt-get install $($packages -join ' ')' as root, then run again."
+        }
+        function Invoke-Root([string] $What, [string[]] $Command) {
+            # apt's own chatter is kept out of the test log unless the step fails.
+            $output = if ($asRoot) { & $Command[0] @($Command | Select-Object -Skip 1) 2>&1 } else { & sudo -n @Command 2>&1 }
+            if ($LASTEXITCODE -ne 0) {
+                $output | Select-Object -Last 40 | ForEach-Object { Write-Host "  $_" }
+                throw "$What failed (exit code $LASTEXITCODE)."
+            }
+        }
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        # Keep apt from starting the machine's default postgresql/mariadb services while installing.
+        $policy = '/usr/sbin/policy-rc.d'
+        $ownPolicy = -not (Test-Path $policy)
+        if ($ownPolicy) { Invoke-Root 'write policy-rc.d' @('sh', '-c', "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy") }
+        try {
+            # Another apt run (a parallel build, unattended-upgrades) may hold the locks: wait for it, do not fail.
+            $lock = @('-o', 'DPkg::Lock::Timeout=600')
+            for ($try = 1; ; $try++) {
+                try { Invoke-Root 'apt-get update' (@('apt-get') + $lock + @('update', '-qq')); break }
+                catch { if ($try -ge 20) { throw }; Start-Sleep -Seconds 15 }
+            }
+            Invoke-Root 'apt-get install' (@('apt-get') + $lock + @('install', '-y', '-qq', '--no-install-recommends') + $packages)
+        }
+        finally {
+            if ($ownPolicy) { Invoke-Root 'remove policy-rc.d' @('rm', '-f', $policy) }
+        }
+    }
+    if ($Npm) {
+        foreach ($dir in $list.Npm) {
+            Write-Host "== Installing npm packages in $dir (npm ci, from its lockfile)" -ForegroundColor Cyan
+            Push-Location (Join-Path $Root $dir)
+            try { Invoke-Native 'npm ci' { npm ci --no-audit --no-fund --loglevel=error } }
+            finally { Pop-Location }
+        }
+    }
 }
 
 function Invoke-Build {
@@ -170,6 +212,7 @@ function Invoke-PesterTest {
     $pwsh = Get-PwshCommand
     $runner = Join-Path $Root 'tests/pester/Invoke-PesterSuite.ps1'
     $tagArgs = if ($PesterTag) { @('-Tag', ($PesterTag -join ',')) } else { @() }
+    if ($PesterFile) { $tagArgs += @('-File', ($PesterFile -join ',')) }
     & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runner -ResultPath $json -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') @tagArgs | Out-Host
     if (-not (Test-Path $json)) { return @{ Passed = 0; Failed = 1; Skipped = 0; Note = 'Pester produced no results' } }
     $r = Get-Content $json -Raw | ConvertFrom-Json
@@ -177,7 +220,7 @@ function Invoke-PesterTest {
 }
 
 function Invoke-Test {
-    Install-Prerequisite -Command gpg, tar, gzip, sqlite3, zstd, aws, promtool
+    Install-Prerequisite -Group Demo, Test -Npm
     Invoke-Build
     New-ModulePackage
     Restore-TestTool
@@ -206,7 +249,7 @@ function Invoke-Test {
 }
 
 function Invoke-Demo {
-    Install-Prerequisite -Command sqlite3
+    Install-Prerequisite -Group Demo
     Invoke-Build
     $pwsh = Get-PwshCommand
     & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File (Join-Path $Root 'examples/demo.ps1') -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') -WorkPath (Join-Path $Out 'demo')
@@ -233,6 +276,7 @@ function New-ModulePackage {
 }
 
 function Invoke-Bench {
+    Install-Prerequisite -Group Demo, Test, Bench -Npm
     Invoke-Build
     $pwsh = Get-PwshCommand
     & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath (Join-Path $ModuleOut 'HubDr.psd1') -SizeMB $BenchSizeMB

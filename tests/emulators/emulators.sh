@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local object-store emulators for HubDr's store tests.
-#   emulators.sh start <workdir>   npm ci (when needed), start S3 (s3rver, :54569) and Azurite blob (:54570)
+#   emulators.sh start <workdir>   start S3 (s3rver, :54569) and Azurite blob (:54570)
 #                                  on 127.0.0.1 with data under <workdir>, wait until both answer, write
 #                                  <workdir>/emulators.env and pid files. Calling start twice is harmless.
 #   emulators.sh stop <workdir>    stop both and remove <workdir>. Calling stop twice is harmless.
@@ -45,7 +45,8 @@ case "$cmd" in
     mkdir -p "$work"
     work="$(cd "$work" && pwd)"
     if [[ ! -d "$here/node_modules/s3rver" || ! -d "$here/node_modules/azurite" ]]; then
-      (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2)
+      echo "emulators: $here/node_modules is missing; 'build.ps1 Test' installs it (npm ci, tools/prerequisites.psd1)" >&2
+      exit 1
     fi
     mkdir -p "$work/s3-data" "$work/azurite-data"
     if ! alive "$work/s3.pid"; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL + MariaDB servers for HubDr integration tests (Debian 12, run as root).
 #
-#   tests/servers/servers.sh start <workdir>   -> installs when missing, starts both, writes <workdir>/servers.env (0600)
+#   tests/servers/servers.sh start <workdir>   -> starts both (packages: tools/prerequisites.psd1), writes <workdir>/servers.env (0600)
 #   tests/servers/servers.sh stop  <workdir>   -> stops both and removes <workdir> (idempotent)
 #
 # Never touches the machine's default clusters/services: fresh data dirs under <workdir>, own ports
@@ -35,20 +35,13 @@ mariadbd_bin() {
 }
 
 ensure_installed() {
-  if [[ -n "$(pg_bindir)" && -n "$(mariadbd_bin)" ]] && command -v psql >/dev/null && command -v mariadb >/dev/null \
-     && command -v mariadb-install-db >/dev/null; then
-    return
-  fi
-  [[ $EUID -eq 0 ]] || die "must run as root to install packages"
-  # Keep apt from starting the default postgresql/mariadb services while installing.
-  local policy=/usr/sbin/policy-rc.d created_policy=0
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; created_policy=1
-  fi
-  trap '[[ $created_policy -eq 1 ]] && rm -f /usr/sbin/policy-rc.d' RETURN
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    postgresql postgresql-client mariadb-server mariadb-client
+  # The packages come from the one declared list (tools/prerequisites.psd1), which build.ps1 installs every run.
+  [[ -n "$(pg_bindir)" ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin (install the Test packages of tools/prerequisites.psd1, e.g. via 'build.ps1 Test')"
+  [[ -n "$(mariadbd_bin)" ]] || die "mariadbd not found (install the Test packages of tools/prerequisites.psd1)"
+  local c
+  for c in psql mariadb mariadb-install-db; do
+    command -v "$c" >/dev/null || die "$c not found (install the Test packages of tools/prerequisites.psd1)"
+  done
 }
 
 random_password() { head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32; }
