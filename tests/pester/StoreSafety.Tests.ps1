@@ -239,11 +239,11 @@ Describe 'Remove-ExpiredHubBackup needs an explicit policy and confirmation' {
 Describe 'A full or read-only store (a real 50 MB tmpfs)' -Skip:(-not $IsLinux -or (& id -u) -ne '0') {
     BeforeAll {
         $script:mnt = New-TestDirectory 'hubdr-tmpfs'
-        & mount -t tmpfs -o size=50m tmpfs $mnt
+        & /usr/bin/mount -t tmpfs -o size=50m tmpfs $mnt
         if ($LASTEXITCODE) { throw "mount tmpfs failed" }
         $script:auditFull = Join-Path $work 'full-audit.jsonl'
     }
-    AfterAll { & umount $script:mnt 2>$null; Remove-Item $script:mnt -Recurse -Force -ErrorAction SilentlyContinue }
+    AfterAll { & /usr/bin/umount $script:mnt 2>$null; Remove-Item $script:mnt -Recurse -Force -ErrorAction SilentlyContinue }
 
     It 'fails with StoreFull, leaves no temp file, the audit record has the same ErrorId and the backup id' {
         $null = Initialize-HubBackupStore -Store $mnt
@@ -262,7 +262,7 @@ Describe 'A full or read-only store (a real 50 MB tmpfs)' -Skip:(-not $IsLinux -
     }
 
     It 'fails with StoreReadOnly on a read-only mount' {
-        & mount -o remount,ro $mnt
+        & /usr/bin/mount -o remount,ro $mnt
         try {
             $e = Get-HubError { New-HubBackup -Store $mnt -Hub contoso -ConnectionString $db @backupArgs -AuditLogPath $auditFull }
             Assert-HubError $e 'StoreReadOnly' 'PermissionDenied'
@@ -270,7 +270,7 @@ Describe 'A full or read-only store (a real 50 MB tmpfs)' -Skip:(-not $IsLinux -
             $rec.errorId | Should -Be 'StoreReadOnly'
             $rec.backupId | Should -Not -BeNullOrEmpty
         }
-        finally { & mount -o remount,rw $mnt }
+        finally { & /usr/bin/mount -o remount,rw $mnt }
     }
 }
 
