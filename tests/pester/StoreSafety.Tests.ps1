@@ -99,6 +99,14 @@ Describe 'A location HubDr did not write is never treated as a store' {
         Get-Tree $path | Should -Be $before
     }
 
+    It 'a failed restore from a foreign folder writes no audit record into it' {
+        $before = Get-Tree $photos
+        $e = Get-HubError { Restore-HubBackup -Store $photos -Hub holiday -BackupId '20240101T000000Z-abcdef' -Target (Join-Path $work 'never.db') -TargetEngine sqlite -SecretKeyPath $keys.Ops.SecretKeyPath -Passphrase $keys.Passphrase @trusted }
+        $e | Should -Not -BeNullOrEmpty
+        Get-Tree $photos | Should -Be $before
+        Test-Path (Join-Path $photos '_audit') | Should -BeFalse
+    }
+
     It 'an initialised store ignores folders that are not HubDr backups and never deletes a folder with foreign files' {
         $s = New-Store 'mixed'
         $b = New-HubBackup -Store $s -Hub contoso -ConnectionString $db @backupArgs
@@ -225,6 +233,13 @@ Describe 'Remove-ExpiredHubBackup needs an explicit policy and confirmation' {
         $d = Remove-ExpiredHubBackup -Store $ps -UseRunbookPolicy -WhatIf
         $d.Count | Should -Be 2
         Assert-HubError (Get-HubError { Remove-ExpiredHubBackup -Store $ps -UseRunbookPolicy -KeepLast 1 -WhatIf }) 'RetentionPolicyConflict'
+    }
+
+    It 'warns when the grace period is shorter than a backup of the hub took' {
+        $null = Remove-ExpiredHubBackup -Store $ps -KeepLast 5 -IncompleteGracePeriod 0 -WhatIf -WarningVariable w -WarningAction SilentlyContinue
+        ($w -join ' ') | Should -Match 'shorter than its longest completed backup'
+        $null = Remove-ExpiredHubBackup -Store $ps -KeepLast 5 -IncompleteGracePeriod 1.00:00:00 -WhatIf -WarningVariable w2 -WarningAction SilentlyContinue
+        ($w2 -join ' ') | Should -Not -Match 'shorter than'
     }
 
     It 'prompts by default: a non-interactive session without -Force fails instead of deleting' {

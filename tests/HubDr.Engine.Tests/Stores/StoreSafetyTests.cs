@@ -315,4 +315,32 @@ public sealed class StoreSafetyTests : IAsyncLifetime
         _out.WriteLine(e.GetType().Name + ": " + e.Message);
         Assert.Matches("^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$", HubDrException.BackupIdOf(e));
     }
+
+    [Fact]
+    public async Task NextBackupAbortsTheHubsStaleMultipartUploads()
+    {
+        var bucket = await Emu.NewBucketAsync();
+        var spec = Emu.S3Spec($"s3://{bucket}/prod");
+        using var admin = Emu.S3Admin();
+        // A killed run of hub contoso (no lease left) and an upload of another hub: only the first goes.
+        var killed = await admin.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = bucket, Key = "prod/contoso/20261126T093615Z-1a2b3c/archive.tar.gpg" });
+        var otherHub = await admin.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = bucket, Key = "prod/fabrikam/20261126T093615Z-4d5e6f/archive.tar.gpg" });
+        var request = Request(spec);
+        var fresh = new BackupRequest
+        {
+            Hub = request.Hub,
+            Store = spec,
+            Database = request.Database,
+            RecipientKeys = request.RecipientKeys,
+            SigningKeys = request.SigningKeys,
+            SigningPassphrase = request.SigningPassphrase,
+            Compression = "none",
+            StalePendingAge = TimeSpan.Zero,
+        };
+        var outcome = await BackupService.CreateAsync(fresh, new HookLog(_out, "never", () => Task.CompletedTask), default);
+        var left = (await admin.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = bucket })).MultipartUploads ?? [];
+        Assert.Equal([otherHub.UploadId], left.Select(u => u.UploadId).ToList());
+        Assert.NotEqual(killed.UploadId, otherHub.UploadId);
+        Assert.Equal("contoso", outcome.Catalog.Hub);
+    }
 }
