@@ -17,6 +17,7 @@
         'Restore-HubBackup'
         'Remove-ExpiredHubBackup'
         'Invoke-HubRestoreTest'
+        'Initialize-HubBackupStore'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

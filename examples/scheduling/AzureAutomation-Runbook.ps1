@@ -36,7 +36,7 @@ try {
         -RecipientKeyPath (Join-Path $workDir 'ops.pub.asc'), (Join-Path $workDir 'escrow.pub.asc') `
         -SigningKeyPath (Join-Path $workDir 'ops.sec.asc') -Passphrase $passphrase
     Write-Output "Backup $($b.BackupId) complete ($($b.Size) bytes)."
-    Remove-ExpiredHubBackup -Store $Store -UseManagedIdentity -Hub $Hub -TrustedSignerKeyPath (Join-Path $workDir 'ops.pub.asc') -Confirm:$false |
+    Remove-ExpiredHubBackup -Store $Store -UseManagedIdentity -Hub $Hub -UseRunbookPolicy -TrustedSignerKeyPath (Join-Path $workDir 'ops.pub.asc') -Force |
         Group-Object Action | ForEach-Object { Write-Output "$($_.Name): $($_.Count)" }
 }
 finally {

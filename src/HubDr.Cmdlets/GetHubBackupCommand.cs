@@ -57,7 +57,7 @@ public sealed class GetHubBackupCommand : HubStoreCmdletBase
                 var fast = Latest.IsPresent && BackupId is null && Since is null;
                 var list = fast
                     ? await CatalogService.LatestAsync(store, exactHub, ct).ConfigureAwait(false)
-                    : await CatalogService.ListAsync(store, exactHub, ct).ConfigureAwait(false);
+                    : await CatalogService.ListAsync(store, exactHub, ct, includePending: IncludeIncomplete.IsPresent).ConfigureAwait(false);
                 return (list, store.Location);
             });
 

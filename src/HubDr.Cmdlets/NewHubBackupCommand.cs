@@ -155,7 +155,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                 }
                 catch (Exception e) when (IsFailure(e))
                 {
-                    Observe("backup", hub, null, false, clock.Elapsed, null, e, storeSpec);
+                    Observe("backup", hub, Engine.HubDrException.BackupIdOf(e), false, clock.Elapsed, null, e, storeSpec);
                     throw;
                 }
 

@@ -11,11 +11,13 @@ namespace HubDr.Cmdlets;
 /// Remove-ExpiredHubBackup: applies a grandfather-father-son retention policy (restic "forget" semantics) per hub and
 /// removes what it does not keep. Emits one decision per backup with its reasons; -WhatIf prints the whole plan.
 /// Never removes the newest signature-valid backup or every backup of a hub; reports object-locked backups instead of
-/// forcing them; clears incomplete backups older than a grace period. Without any -Keep* rule the runbook's policy
-/// applies: daily backups within 14 days, weekly within 12 weeks, monthly within 12 months (measured back from the
-/// newest backup, not from the clock).
+/// forcing them; clears incomplete backups (and their temp files / multipart uploads) older than a grace period, never
+/// while their lease is live and never a folder holding files HubDr did not write. The policy is explicit: -Keep*
+/// parameters, the settings file's Retention section, or -UseRunbookPolicy (daily within 14 days, weekly within 12
+/// weeks, monthly within 12 months); with none of them: RetentionPolicyMissing. Refuses a store that is not HubDr's
+/// (StoreNotInitialized). ConfirmImpact High: prompts unless -Force or -Confirm:$false.
 /// </summary>
-[Cmdlet(VerbsCommon.Remove, "ExpiredHubBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Store")]
+[Cmdlet(VerbsCommon.Remove, "ExpiredHubBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Store")]
 [OutputType(typeof(HubRetentionDecision))]
 public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
 {
@@ -59,6 +61,12 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
 
     /// <summary>Signer keys used to find the newest signature-valid backup (never removed).</summary>
     [Parameter] public string[]? TrustedSignerKeyPath { get; set; }
+
+    /// <summary>Apply the runbook's policy (daily within 14 days, weekly within 12 weeks, monthly within 12 months).</summary>
+    [Parameter] public SwitchParameter UseRunbookPolicy { get; set; }
+
+    /// <summary>Remove without asking for confirmation (scheduled jobs). -WhatIf still only prints the plan.</summary>
+    [Parameter] public SwitchParameter Force { get; set; }
 
     protected override void ProcessRecord()
     {
@@ -105,33 +113,63 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
             IncompleteGracePeriod = IncompleteGracePeriod ?? TimeSpan.FromDays(1),
         };
         WriteVerbose($"Retention policy: {policy}.");
-        var (items, location) = RunEngine(async (log, ct) =>
+        var (plan, location) = RunEngine(async (log, ct) =>
         {
             await using var store = StoreFactory.Create(spec);
             await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
             return (await RetentionService.PlanAsync(store, request, log, ct).ConfigureAwait(false), store.Location);
         });
+        var items = plan.Items;
+        var stalePending = plan.StalePending;
         if (only is not null)
         {
             items = items.Where(i => only.Contains(i.Backup.BackupId)).ToList();
+            stalePending = stalePending.Where(p => only.Contains(p.Backup.BackupId)).ToList();
+        }
+
+        // A store written before the marker existed: add it (a write, so under ShouldProcess like everything here).
+        if (plan.Store.Kind == StoreKind.Legacy && Approve(location, $"Add the HubDr store marker {ObjectLayout.MarkerName} (store written before the marker existed)"))
+        {
+            RunEngine(async (log, ct) =>
+            {
+                await using var store = StoreFactory.Create(spec);
+                return await StoreMarker.EnsureAsync(store, "Remove-ExpiredHubBackup", plan.Store, ct).ConfigureAwait(false);
+            });
         }
 
         var confirmed = new List<RetentionItem>();
         foreach (var item in items.Where(i => i.WillDelete))
         {
-            if (ShouldProcess($"{item.Backup.Hub}/{item.Backup.BackupId} ({item.Backup.Created:u}, {string.Join("; ", item.Reasons)})", "Remove backup"))
+            if (Approve(DescribeRemoval(item), "Remove backup"))
             {
                 confirmed.Add(item);
             }
         }
 
-        Dictionary<string, string?> outcome = [];
-        if (confirmed.Count > 0)
+        var confirmedPending = new List<StalePendingUpload>();
+        foreach (var p in stalePending)
         {
-            outcome = RunEngine(async (log, ct) =>
+            if (Approve($"{RetentionService.Describe(p.Upload)} (backup {p.Backup.Hub}/{p.Backup.BackupId}, never completed)", "Remove stale upload"))
+            {
+                confirmedPending.Add(p);
+            }
+        }
+
+        Dictionary<string, string?> outcome = [];
+        Dictionary<string, string> skipped = [];
+        if (confirmed.Count > 0 || confirmedPending.Count > 0)
+        {
+            (outcome, skipped) = RunEngine(async (log, ct) =>
             {
                 await using var store = StoreFactory.Create(spec);
-                return await RetentionService.DeleteAsync(store, confirmed.Select(c => c.Backup).ToList(), log, ct).ConfigureAwait(false);
+                var deleted = await RetentionService.DeleteAsync(store, confirmed.Select(c => c.Backup).ToList(), log, ct).ConfigureAwait(false);
+                var pending = await RetentionService.AbortPendingAsync(store, confirmedPending, log, ct).ConfigureAwait(false);
+                foreach (var (key, err) in pending.Where(p => p.Value is not null))
+                {
+                    log.Warning($"Could not remove the stale upload {key}: {err}");
+                }
+
+                return (deleted.Errors, deleted.Skipped);
             });
         }
 
@@ -144,7 +182,13 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
             var key = item.Backup.Hub + "/" + item.Backup.BackupId;
             string action;
             string? error = null;
-            if (outcome.TryGetValue(key, out var err))
+            var reasons = item.Reasons.ToArray();
+            if (skipped.TryGetValue(key, out var why))
+            {
+                action = "Keep";
+                reasons = [.. reasons, "left alone: " + why];
+            }
+            else if (outcome.TryGetValue(key, out var err))
             {
                 action = err is null ? "Removed" : "Failed";
                 error = err;
@@ -171,8 +215,8 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
                 BackupId = item.Backup.BackupId,
                 Created = item.Backup.Created.UtcDateTime,
                 Action = action,
-                Reasons = item.Reasons.ToArray(),
-                Status = item.Backup.IsComplete ? "Complete" : "Incomplete",
+                Reasons = reasons,
+                Status = item.Backup.IsComplete ? "Complete" : item.Backup.IsRunning ? "Running" : "Incomplete",
                 Size = item.Backup.StoredBytes,
                 LockedUntil = item.Backup.LockedUntil?.UtcDateTime,
                 Error = error,
@@ -204,8 +248,15 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
             TimeZone = tz is null ? TimeZoneInfo.Utc : FindZone(tz),
         };
 
-        var anyGiven = MyInvocation.BoundParameters.Keys.Any(k => k.StartsWith("Keep", StringComparison.Ordinal)) || Settings.GetTable("Retention") is { Count: > 0 };
-        if (!anyGiven)
+        var keepParameters = MyInvocation.BoundParameters.Keys.Where(k => k.StartsWith("Keep", StringComparison.Ordinal)).ToList();
+        var keepSettings = Settings.GetTable("Retention") is { } table && table.Keys.Cast<object>().Any(k => k.ToString()!.StartsWith("Keep", StringComparison.OrdinalIgnoreCase));
+        if (UseRunbookPolicy.IsPresent && keepParameters.Count > 0)
+        {
+            throw new HubDrException("RetentionPolicyConflict", HubErrorCategory.InvalidArgument,
+                $"-UseRunbookPolicy and -{string.Join(", -", keepParameters)} were both given. Use either the runbook's policy or your own -Keep* rules.");
+        }
+
+        if (UseRunbookPolicy.IsPresent || (keepParameters.Count == 0 && !keepSettings && (Settings.GetBool("Retention.UseRunbookPolicy") ?? false)))
         {
             var d = RetentionPolicy.RunbookDefault;
             return new RetentionPolicy
@@ -217,7 +268,46 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
             };
         }
 
+        if (keepParameters.Count == 0 && !keepSettings)
+        {
+            throw new HubDrException("RetentionPolicyMissing", HubErrorCategory.InvalidArgument,
+                "No retention policy was given, so nothing was removed. Give -Keep* rules (e.g. -KeepDaily 14 -KeepWeekly 12 -KeepMonthly 12), " +
+                "a Retention section with Keep* keys in the settings file, or -UseRunbookPolicy for the runbook's policy (daily within 14 days, weekly within 12 weeks, monthly within 12 months).");
+        }
+
         return policy;
+    }
+
+    /// <summary>ShouldProcess, except that -Force (without -Confirm, without -WhatIf) goes ahead without asking.</summary>
+    private bool Approve(string target, string action)
+    {
+        var whatIf = (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) && LanguagePrimitives.IsTrue(w)) || LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+        if (Force.IsPresent && !whatIf && !MyInvocation.BoundParameters.ContainsKey("Confirm"))
+        {
+            WriteVerbose($"{action}: {target}");
+            return true;
+        }
+
+        return ShouldProcess(target, action);
+    }
+
+    /// <summary>Exactly what removing one backup does: its objects and its uploads that never completed.</summary>
+    private static string DescribeRemoval(RetentionItem item)
+    {
+        var b = item.Backup;
+        var folder = ObjectLayout.Folder(b.Hub, b.BackupId);
+        var parts = new List<string>();
+        if (b.Objects.Count > 0)
+        {
+            parts.Add("deletes " + string.Join(", ", b.Objects.Select(o => o.Key.StartsWith(folder, StringComparison.Ordinal) ? o.Key[folder.Length..] : o.Key)));
+        }
+
+        if (b.Pending.Count > 0)
+        {
+            parts.Add("removes " + string.Join("; ", b.Pending.Select(RetentionService.Describe)));
+        }
+
+        return $"{b.Hub}/{b.BackupId} ({b.Created:u}, {string.Join("; ", item.Reasons)}): {string.Join("; ", parts)}";
     }
 
     private static TimeZoneInfo FindZone(string id)

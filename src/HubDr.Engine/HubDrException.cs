@@ -21,6 +21,7 @@ public enum HubErrorCategory
     WriteError,
     ReadError,
     NotInstalled,
+    QuotaExceeded,
 }
 
 /// <summary>
@@ -43,4 +44,27 @@ public class HubDrException : Exception
 
     /// <summary>Optional object the error is about (backup id, path, key id) for ErrorRecord.TargetObject.</summary>
     public object? Target { get; init; }
+
+    /// <summary>Key in <see cref="Exception.Data"/> under which the engine records the backup id an operation was working
+    /// on when it failed (any exception type), so the audit record of a failed run names it.</summary>
+    public const string BackupIdDataKey = "HubDr.BackupId";
+
+    /// <summary>The backup id recorded on <paramref name="e"/> or one of its inner exceptions, or null.</summary>
+    public static string? BackupIdOf(Exception? e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x.Data[BackupIdDataKey] is string id)
+            {
+                return id;
+            }
+
+            if (x is AggregateException { InnerExceptions.Count: 1 } agg)
+            {
+                return BackupIdOf(agg.InnerExceptions[0]);
+            }
+        }
+
+        return null;
+    }
 }

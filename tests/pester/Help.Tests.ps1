@@ -118,7 +118,7 @@ Describe 'Help for <Name>' -ForEach $cmdlets {
     }
 
     It 'supports -WhatIf/-Confirm when it changes state' {
-        if ($Verb -in 'New', 'Restore', 'Remove', 'Invoke', 'Set', 'Clear', 'Reset', 'Start', 'Stop') {
+        if ($Verb -in 'New', 'Restore', 'Remove', 'Invoke', 'Set', 'Clear', 'Reset', 'Start', 'Stop', 'Initialize') {
             $command.Parameters.ContainsKey('WhatIf') | Should -BeTrue
             $command.Parameters.ContainsKey('Confirm') | Should -BeTrue
         }

@@ -147,6 +147,7 @@ Describe 'Invoke-HubRestoreTest failures' {
 
     It 'fails when no backup is recent enough' {
         $s = New-Store 'stale'
+        $null = Initialize-HubBackupStore -Store $s   # an empty HubDr store; an uninitialised folder is StoreNotInitialized
         $r = Invoke-HubRestoreTest -Store $s -Hub contoso @keyArgs -ErrorAction SilentlyContinue
         $r.Passed | Should -BeFalse
         $r.Error | Should -Match 'No complete backup'

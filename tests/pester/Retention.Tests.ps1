@@ -50,7 +50,7 @@ Describe 'Remove-ExpiredHubBackup' {
         $s = New-Store 'whatif'
         $null = New-History $s 'contoso' $newest 40
         $before = (Get-BackupFileCount $s)
-        $plan = Remove-ExpiredHubBackup -Store $s @common -WhatIf
+        $plan = Remove-ExpiredHubBackup -Store $s -UseRunbookPolicy @common -WhatIf
         $plan.Count | Should -Be 40
         ($plan | Where-Object Action -eq 'Keep').Count | Should -BeGreaterThan 14
         ($plan | Where-Object Action -eq 'Remove').Count | Should -BeGreaterThan 0
@@ -62,7 +62,7 @@ Describe 'Remove-ExpiredHubBackup' {
     It 'applies the runbook default: daily 14 days, weekly 12 weeks, monthly 12 months, and deletes the rest' {
         $s = New-Store 'gfs'
         $ids = New-History $s 'contoso' $newest 400 -DailyFor 21 -Every 4
-        $decisions = Remove-ExpiredHubBackup -Store $s -Hub contoso @common -Confirm:$false
+        $decisions = Remove-ExpiredHubBackup -Store $s -Hub contoso -UseRunbookPolicy @common -Confirm:$false
         $kept = $decisions | Where-Object Action -eq 'Keep'
         $removed = $decisions | Where-Object Action -eq 'Removed'
         ($kept.Count + $removed.Count) | Should -Be $ids.Count

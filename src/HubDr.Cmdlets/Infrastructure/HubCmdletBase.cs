@@ -110,6 +110,7 @@ public abstract class HubCmdletBase : PSCmdlet
         HubErrorCategory.WriteError => ErrorCategory.WriteError,
         HubErrorCategory.ReadError => ErrorCategory.ReadError,
         HubErrorCategory.NotInstalled => ErrorCategory.NotInstalled,
+        HubErrorCategory.QuotaExceeded => ErrorCategory.QuotaExceeded,
         _ => ErrorCategory.NotSpecified,
     };
 

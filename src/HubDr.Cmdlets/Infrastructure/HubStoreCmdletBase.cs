@@ -63,7 +63,8 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
         Exception? error, StoreSpec? store, IReadOnlyDictionary<string, string>? details = null, string? alertSummary = null)
     {
         hub ??= "unknown";
-        var hubError = error as HubDrException;
+        // The audit record carries the same ErrorId as the ErrorRecord the operator sees.
+        var errorId = error is null ? null : ToErrorRecord(error).FullyQualifiedErrorId;
         var metricsPath = MetricsPath is not null ? ResolvePath(MetricsPath) : Settings.GetPath("Monitoring.MetricsPath");
         var auditPath = AuditLogPath is not null ? ResolvePath(AuditLogPath) : Settings.GetPath("Monitoring.AuditLogPath");
         var webhook = WebhookUrl ?? (Settings.GetString("Monitoring.WebhookUrl") is { } w ? new Uri(w) : null);
@@ -75,7 +76,7 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
             BackupId = backupId,
             Outcome = success ? "success" : "failure",
             DurationSeconds = duration.TotalSeconds,
-            ErrorId = hubError?.ErrorId ?? (error is null ? null : "UnexpectedError"),
+            ErrorId = errorId,
             Error = error?.Message,
             Details = details,
         };
@@ -101,11 +102,18 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
             Try("the audit log", () => new AuditLog(auditPath, new Redactor()).Append(record));
         }
 
-        if (store is not null && auditToStore && hubError?.ErrorId is not ("StoreNotFound" or "StoreUriMissing" or "StoreAccessDenied"))
+        if (store is not null && auditToStore && errorId is not ("StoreNotFound" or "StoreUriMissing" or "StoreAccessDenied" or "StoreNotInitialized" or "StoreFull" or "StoreReadOnly"))
         {
-            Try("the audit record to the store", () => RunEngine(async (_, ct) =>
+            Try("the audit record to the store", () => RunEngine(async (log, ct) =>
             {
                 await using var s = StoreFactory.Create(store);
+                // Never create _audit/ in a store that is not HubDr's (a mistyped -Store).
+                if (!(await Engine.Backup.StoreMarker.InspectAsync(s, ct).ConfigureAwait(false)).IsHubDrStore)
+                {
+                    log.Verbose($"No audit record written to {s.Location}: it is not a HubDr store.");
+                    return "";
+                }
+
                 return await AuditLog.WriteToStoreAsync(s, record, ct).ConfigureAwait(false);
             }));
         }

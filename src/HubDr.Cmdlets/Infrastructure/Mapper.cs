@@ -14,7 +14,7 @@ internal static class Mapper
             BackupId = b.BackupId,
             Hub = b.Hub,
             Created = b.Created.UtcDateTime,
-            Status = b.IsComplete ? "Complete" : "Incomplete",
+            Status = b.IsComplete ? "Complete" : b.IsRunning ? "Running" : "Incomplete",
             Size = b.StoredBytes,
             Engine = c?.Engine,
             ServerVersion = c?.ServerVersion,

@@ -36,6 +36,15 @@ public sealed class BackupRequest
     public StoreWriteOptions WriteOptions { get; init; } = StoreWriteOptions.Default;
 
     public IReadOnlyList<string> Labels { get; init; } = [];
+
+    /// <summary>How often the running backup renews its lease (see <see cref="BackupLease"/>).</summary>
+    public TimeSpan LeaseRenewInterval { get; init; } = BackupLease.DefaultRenewInterval;
+
+    /// <summary>How long the lease stays live without a renewal.</summary>
+    public TimeSpan LeaseTtl { get; init; } = BackupLease.DefaultTtl;
+
+    /// <summary>After a successful backup, the hub's uploads that never completed and are older than this are removed.</summary>
+    public TimeSpan StalePendingAge { get; init; } = TimeSpan.FromDays(1);
 }
 
 public sealed class BackupOutcome

@@ -55,6 +55,45 @@ public static class BackupService
 
         var created = DateTimeOffset.UtcNow;
         var backupId = ObjectLayout.NewBackupId(created);
+        try
+        {
+            // HubDr's marker makes this a HubDr store (first backup), or migrates a store written before the marker existed.
+            var inspection = await StoreMarker.InspectAsync(store, ct).ConfigureAwait(false);
+            var (_, markerWritten) = await StoreMarker.EnsureAsync(store, "New-HubBackup", inspection, ct).ConfigureAwait(false);
+            if (markerWritten)
+            {
+                if (inspection.Kind == StoreKind.Foreign)
+                {
+                    log.Warning($"{store.Location} already holds objects HubDr did not write; it is now marked as a HubDr store ({ObjectLayout.MarkerName}). HubDr never lists, changes or deletes those objects.");
+                }
+                else
+                {
+                    log.Verbose(inspection.Kind == StoreKind.Legacy
+                        ? $"Added the HubDr store marker to {store.Location} (a store written before the marker existed)."
+                        : $"Initialised {store.Location} as a HubDr store ({ObjectLayout.MarkerName}).");
+                }
+            }
+
+            return await RunAsync(request, log, ct, clock, hub, compressor, recipients, signingKeys, signer, store, engine, dbInfo, redactor, collected, keyMetadata, created, backupId).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The audit record of a failed run names the backup id (it is generated before anything is written).
+            var surfaced = Surface(e);
+            surfaced.Data[HubDrException.BackupIdDataKey] = backupId;
+            if (!ReferenceEquals(surfaced, e))
+            {
+                throw surfaced;
+            }
+
+            throw;
+        }
+    }
+
+    private static async Task<BackupOutcome> RunAsync(BackupRequest request, IOperationLog log, CancellationToken ct, Stopwatch clock, string hub, ICompressor compressor,
+        OpenPgpKeySet recipients, OpenPgpKeySet signingKeys, KeyInfo signer, IBackupStore store, IDatabaseEngine engine, DatabaseInfo dbInfo,
+        Redactor redactor, IReadOnlyList<CollectedFile> collected, byte[]? keyMetadata, DateTimeOffset created, string backupId)
+    {
         var folder = ObjectLayout.Folder(hub, backupId);
         var archiveName = ObjectLayout.ArchiveName(compressor.Extension);
         var archiveKey = folder + archiveName;
@@ -78,6 +117,11 @@ public static class BackupService
         DumpResult dump;
         var progress = new ProgressThrottle(log, $"Backing up hub '{hub}'", null);
         var written = new List<string>();
+
+        // A lease in the folder marks the backup as running (retention never deletes it) until it ends.
+        var lease = BackupLease.NewRecord(hub, backupId, request.LeaseTtl);
+        await BackupLease.WriteAsync(store, lease, ct).ConfigureAwait(false);
+        var heartbeat = new BackupLease.Heartbeat(store, lease, request.LeaseRenewInterval, log);
         try
         {
             await using (var upload = await store.BeginUploadAsync(archiveKey, request.WriteOptions, ct).ConfigureAwait(false))
@@ -173,8 +217,20 @@ public static class BackupService
             written.Add(folder + ObjectLayout.CatalogSignatureName);
 
             // Last: from here on the backup is complete and listed.
+            written.Add(folder + ObjectLayout.CatalogName);
             await store.PutAsync(folder + ObjectLayout.CatalogName, catalogBytes, request.WriteOptions, ct).ConfigureAwait(false);
-            log.Verbose($"Catalog record written; backup {backupId} is complete.");
+            log.Verbose($"Catalog record written; checking that every object of backup {backupId} is in the store.");
+
+            // Self-check before reporting success: the store must hold what was written (someone or something may have
+            // deleted or truncated an object meanwhile).
+            await SelfCheckAsync(store, folder, [
+                (archiveKey, archiveSize),
+                (sigKey, archiveSignature.LongLength),
+                (folder + ObjectLayout.CatalogSignatureName, catalogSig.LongLength),
+                (folder + ObjectLayout.CatalogName, catalogBytes.LongLength),
+            ], backupId, ct).ConfigureAwait(false);
+            log.Verbose($"Backup {backupId} is complete.");
+            await CleanStalePendingAsync(store, hub, backupId, request.StalePendingAge, log, ct).ConfigureAwait(false);
             return new BackupOutcome
             {
                 Catalog = catalog,
@@ -202,7 +258,123 @@ public static class BackupService
         finally
         {
             progress.Complete();
+            await heartbeat.DisposeAsync().ConfigureAwait(false);
+            await RemoveLeaseAsync(store, folder, log).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Checks that every object of the backup is in the store with the size that was written.</summary>
+    private static async Task SelfCheckAsync(IBackupStore store, string folder, (string Key, long Size)[] expected, string backupId, CancellationToken ct)
+    {
+        var found = new Dictionary<string, long>(StringComparer.Ordinal);
+        await foreach (var o in store.ListAsync(folder, ct).ConfigureAwait(false))
+        {
+            found[o.Key] = o.Size;
+        }
+
+        var problems = new List<string>();
+        foreach (var (key, size) in expected)
+        {
+            if (!found.TryGetValue(key, out var actual))
+            {
+                problems.Add($"'{key}' is missing");
+            }
+            else if (actual != size)
+            {
+                problems.Add($"'{key}' has {actual} bytes, {size} were written");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new HubDrException("BackupSelfCheckFailed", HubErrorCategory.InvalidData,
+                $"Backup {backupId} was written but the store does not hold it intact: {string.Join("; ", problems)}. Something deleted or changed it while the backup ran " +
+                "(e.g. Remove-ExpiredHubBackup with a very short -IncompleteGracePeriod, or a lifecycle rule). The backup is not usable and was removed; run it again.")
+            { Target = backupId };
+        }
+    }
+
+    private static async Task RemoveLeaseAsync(IBackupStore store, string folder, IOperationLog log)
+    {
+        try
+        {
+            await store.DeleteAsync([folder + ObjectLayout.LeaseName], CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            log.Warning($"Could not remove the lease {folder}{ObjectLayout.LeaseName}: {e.Message} (it expires by itself).");
+        }
+    }
+
+    /// <summary>
+    /// Best effort after a successful backup: removes the hub's uploads that never completed (a killed run's temp file,
+    /// multipart upload or uncommitted blob) when they are older than <paramref name="olderThan"/> and no live lease
+    /// holds their folder. Remove-ExpiredHubBackup does the same (and shows it with -WhatIf).
+    /// </summary>
+    private static async Task CleanStalePendingAsync(IBackupStore store, string hub, string ownId, TimeSpan olderThan, IOperationLog log, CancellationToken ct)
+    {
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            var byFolder = new Dictionary<string, List<PendingUpload>>(StringComparer.Ordinal);
+            await foreach (var p in store.ListPendingAsync(hub + "/", ct).ConfigureAwait(false))
+            {
+                var parts = p.Key.Split('/');
+                if (parts.Length == 3 && ObjectLayout.IsBackupId(parts[1]) && parts[1] != ownId && ObjectLayout.IsBackupObjectName(parts[2]) && now - p.LastModified >= olderThan)
+                {
+                    (byFolder.TryGetValue(parts[1], out var l) ? l : byFolder[parts[1]] = []).Add(p);
+                }
+            }
+
+            foreach (var (id, uploads) in byFolder)
+            {
+                var listing = await CatalogService.GetAsync(store, hub, id, ct).ConfigureAwait(false);
+                if (listing is { IsRunning: true } || listing is { ForeignKeys.Count: > 0 })
+                {
+                    continue;
+                }
+
+                foreach (var p in uploads)
+                {
+                    await store.AbortPendingAsync(p, ct).ConfigureAwait(false);
+                    log.Verbose($"Removed a stale {p.Kind} of an earlier run: {p.Key} (last written {p.LastModified:u}).");
+                }
+            }
+        }
+        catch (Exception e) when (e is HubDrException or IOException or UnauthorizedAccessException)
+        {
+            log.Warning($"Could not clean up stale uploads of hub '{hub}': {e.Message}");
+        }
+    }
+
+    /// <summary>A store's full-disk / read-only failure can arrive wrapped by a pipeline stage; surface the typed one.</summary>
+    private static Exception Surface(Exception e)
+    {
+        if (e is HubDrException)
+        {
+            return e;
+        }
+
+        for (var x = e.InnerException; x is not null; x = x.InnerException)
+        {
+            if (x is HubDrException { ErrorId: "StoreFull" or "StoreReadOnly" } h)
+            {
+                return h;
+            }
+        }
+
+        if (e is AggregateException agg)
+        {
+            foreach (var inner in agg.Flatten().InnerExceptions)
+            {
+                if (inner is HubDrException { ErrorId: "StoreFull" or "StoreReadOnly" } h)
+                {
+                    return h;
+                }
+            }
+        }
+
+        return e;
     }
 
     /// <summary>Name of the dump inside the tar; the extension tells restore the format.</summary>

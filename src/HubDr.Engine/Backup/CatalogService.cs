@@ -11,7 +11,24 @@ public sealed class BackupListing
     public CatalogRecord? Catalog { get; init; }
     public bool IsComplete => Catalog is not null;
     public required IReadOnlyList<StoreObject> Objects { get; init; }
-    public long StoredBytes => Objects.Sum(o => o.Size);
+
+    /// <summary>Uploads into this folder that never completed (temp files, multipart uploads, uncommitted blobs);
+    /// only filled when the listing asked for them.</summary>
+    public IReadOnlyList<PendingUpload> Pending { get; init; } = [];
+
+    /// <summary>Keys in this folder that HubDr did not write (any other name, or a subfolder). Such a folder is never deleted.</summary>
+    public IReadOnlyList<string> ForeignKeys { get; init; } = [];
+
+    /// <summary>The lease of a running (or killed) backup, when the folder holds one.</summary>
+    public LeaseStatus? Lease { get; init; }
+
+    /// <summary>No catalog record and a live lease: a backup is being written right now.</summary>
+    public bool IsRunning => !IsComplete && Lease is { IsLive: true };
+
+    public long StoredBytes => Objects.Sum(o => o.Size) + Pending.Sum(p => p.Size);
+
+    /// <summary>The newest write in the folder (objects and pending uploads).</summary>
+    public DateTimeOffset LastWrite => Objects.Select(o => o.LastModified).Concat(Pending.Select(p => p.LastModified)).DefaultIfEmpty(Created).Max();
     public DateTimeOffset? LockedUntil => Objects.Select(o => o.LockedUntil).Where(d => d is not null).DefaultIfEmpty().Max();
     public bool LegalHold => Objects.Any(o => o.LegalHold);
 
@@ -23,19 +40,29 @@ public static class CatalogService
 {
     /// <summary>
     /// Lists backups by walking object keys "hub/backupId/…" (one paged listing), then reads the small catalog
-    /// records concurrently. Folders starting with '_' (reports, audit) are not backups.
+    /// records concurrently. Only folders HubDr could have written count: a valid hub name, a backup-id-shaped folder
+    /// name, and at least one object (or pending upload) with one of HubDr's own names; anything else in the store is
+    /// ignored. The store must carry HubDr's marker (or legacy catalog records) unless <paramref name="requireMarker"/>
+    /// is false (the caller checked): otherwise StoreNotInitialized.
     /// </summary>
-    public static async Task<List<BackupListing>> ListAsync(IBackupStore store, string? hub, CancellationToken ct, int concurrency = 32)
+    public static async Task<List<BackupListing>> ListAsync(IBackupStore store, string? hub, CancellationToken ct, int concurrency = 32,
+        bool includePending = false, bool requireMarker = true)
     {
-        var groups = await GroupAsync(store, hub, ct).ConfigureAwait(false);
+        if (requireMarker)
+        {
+            await StoreMarker.RequireAsync(store, ct).ConfigureAwait(false);
+        }
+
+        var groups = await GroupAsync(store, hub, includePending, ct).ConfigureAwait(false);
         var result = new BackupListing[groups.Count];
+        var now = DateTimeOffset.UtcNow;
         using var gate = new SemaphoreSlim(concurrency);
         var tasks = groups.Select(async (g, i) =>
         {
             await gate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                result[i] = await ReadOneAsync(store, g.Key.Hub, g.Key.Id, g.Value, ct).ConfigureAwait(false);
+                result[i] = await ReadOneAsync(store, g.Key.Hub, g.Key.Id, g.Value, now, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -52,8 +79,10 @@ public static class CatalogService
     /// </summary>
     public static async Task<List<BackupListing>> LatestAsync(IBackupStore store, string? hub, CancellationToken ct)
     {
-        var groups = await GroupAsync(store, hub, ct).ConfigureAwait(false);
+        await StoreMarker.RequireAsync(store, ct).ConfigureAwait(false);
+        var groups = await GroupAsync(store, hub, false, ct).ConfigureAwait(false);
         var result = new List<BackupListing>();
+        var now = DateTimeOffset.UtcNow;
         foreach (var perHub in groups.GroupBy(g => g.Key.Hub, StringComparer.Ordinal))
         {
             // Ids carry the creation time to the second; backups made within the same second are told apart by
@@ -61,7 +90,7 @@ public static class CatalogService
             BackupListing? best = null;
             DateTimeOffset? bestSecond = null;
             foreach (var (g, second) in perHub
-                         .Select(g => (g, Second: ObjectLayout.TryParseBackupId(g.Key.Id, out var t) ? t : g.Value.Max(o => o.LastModified)))
+                         .Select(g => (g, Second: ObjectLayout.TryParseBackupId(g.Key.Id, out var t) ? t : g.Value.Objects.Max(o => o.LastModified)))
                          .OrderByDescending(x => x.Second))
             {
                 if (bestSecond is not null && second < bestSecond)
@@ -69,12 +98,12 @@ public static class CatalogService
                     break;
                 }
 
-                if (!g.Value.Any(o => o.Key.EndsWith("/" + ObjectLayout.CatalogName, StringComparison.Ordinal)))
+                if (!g.Value.Objects.Any(o => o.Key.EndsWith("/" + ObjectLayout.CatalogName, StringComparison.Ordinal)))
                 {
                     continue;
                 }
 
-                var listing = await ReadOneAsync(store, g.Key.Hub, g.Key.Id, g.Value, ct).ConfigureAwait(false);
+                var listing = await ReadOneAsync(store, g.Key.Hub, g.Key.Id, g.Value, now, ct).ConfigureAwait(false);
                 if (!listing.IsComplete)
                 {
                     continue;
@@ -96,43 +125,116 @@ public static class CatalogService
         return result;
     }
 
-    public static async Task<BackupListing?> GetAsync(IBackupStore store, string hub, string backupId, CancellationToken ct)
+    /// <summary>One backup folder (with its pending uploads), or null when it holds nothing of HubDr's.</summary>
+    public static async Task<BackupListing?> GetAsync(IBackupStore store, string hub, string backupId, CancellationToken ct, bool includePending = false)
     {
-        var objects = new List<StoreObject>();
+        var folder = new Folder();
         await foreach (var o in store.ListAsync(ObjectLayout.Folder(hub, backupId), ct).ConfigureAwait(false))
         {
-            objects.Add(o);
+            Classify(folder, o.Key, o, null);
         }
 
-        return objects.Count == 0 ? null : await ReadOneAsync(store, hub, backupId, objects, ct).ConfigureAwait(false);
+        if (includePending)
+        {
+            await foreach (var p in store.ListPendingAsync(ObjectLayout.Folder(hub, backupId), ct).ConfigureAwait(false))
+            {
+                Classify(folder, p.Key, null, p);
+            }
+        }
+
+        return folder.HubDrCount == 0 ? null : await ReadOneAsync(store, hub, backupId, folder, DateTimeOffset.UtcNow, ct).ConfigureAwait(false);
     }
 
-    private static async Task<Dictionary<(string Hub, string Id), List<StoreObject>>> GroupAsync(IBackupStore store, string? hub, CancellationToken ct)
+    private sealed class Folder
+    {
+        public List<StoreObject> Objects { get; } = [];
+        public List<PendingUpload> Pending { get; } = [];
+        public List<string> Foreign { get; } = [];
+        public int HubDrCount { get; set; }
+    }
+
+    private static async Task<Dictionary<(string Hub, string Id), Folder>> GroupAsync(IBackupStore store, string? hub, bool includePending, CancellationToken ct)
     {
         var prefix = hub is null ? "" : ObjectLayout.ValidateHub(hub) + "/";
-        var groups = new Dictionary<(string Hub, string Id), List<StoreObject>>();
-        await foreach (var o in store.ListAsync(prefix, ct).ConfigureAwait(false))
+        var groups = new Dictionary<(string Hub, string Id), Folder>();
+        Folder? For(string key)
         {
-            var parts = o.Key.Split('/');
-            if (parts.Length < 3 || parts[0].StartsWith('_') || parts[1].StartsWith('_'))
+            var parts = key.Split('/');
+            if (parts.Length < 3 || !ObjectLayout.IsHubName(parts[0]) || !ObjectLayout.IsBackupId(parts[1]))
             {
-                continue;
+                return null; // not a backup folder: _audit/, _reports/, the marker, anything HubDr did not write
             }
 
             var k = (parts[0], parts[1]);
-            if (!groups.TryGetValue(k, out var list))
+            if (!groups.TryGetValue(k, out var f))
             {
-                groups[k] = list = [];
+                groups[k] = f = new Folder();
             }
 
-            list.Add(o);
+            return f;
+        }
+
+        await foreach (var o in store.ListAsync(prefix, ct).ConfigureAwait(false))
+        {
+            if (For(o.Key) is { } f)
+            {
+                Classify(f, o.Key, o, null);
+            }
+        }
+
+        if (includePending)
+        {
+            await foreach (var p in store.ListPendingAsync(prefix, ct).ConfigureAwait(false))
+            {
+                if (For(p.Key) is { } f)
+                {
+                    Classify(f, p.Key, null, p);
+                }
+            }
+        }
+
+        // A folder with nothing of HubDr's in it is not a backup, not even an incomplete one.
+        foreach (var k in groups.Where(g => g.Value.HubDrCount == 0).Select(g => g.Key).ToList())
+        {
+            groups.Remove(k);
         }
 
         return groups;
     }
 
-    private static async Task<BackupListing> ReadOneAsync(IBackupStore store, string hub, string id, List<StoreObject> objects, CancellationToken ct)
+    private static void Classify(Folder f, string key, StoreObject? o, PendingUpload? p)
     {
+        var parts = key.Split('/');
+        var own = parts.Length == 3 && ObjectLayout.IsBackupObjectName(parts[2]);
+        if (o is not null)
+        {
+            f.Objects.Add(o);
+            if (!own)
+            {
+                f.Foreign.Add(key);
+            }
+        }
+        else if (p is not null)
+        {
+            if (!own)
+            {
+                // A pending upload to a name HubDr never writes is someone else's: shown as foreign, never aborted.
+                f.Foreign.Add(key);
+                return;
+            }
+
+            f.Pending.Add(p);
+        }
+
+        if (own)
+        {
+            f.HubDrCount++;
+        }
+    }
+
+    private static async Task<BackupListing> ReadOneAsync(IBackupStore store, string hub, string id, Folder folder, DateTimeOffset now, CancellationToken ct)
+    {
+        var objects = folder.Objects;
         CatalogRecord? catalog = null;
         string? problem = null;
         if (objects.Any(o => o.Key.EndsWith("/" + ObjectLayout.CatalogName, StringComparison.Ordinal)))
@@ -151,8 +253,25 @@ public static class CatalogService
             }
         }
 
+        LeaseStatus? lease = null;
+        if (objects.FirstOrDefault(o => o.Key == ObjectLayout.Folder(hub, id) + ObjectLayout.LeaseName) is { } leaseObject)
+        {
+            lease = await BackupLease.ReadAsync(store, hub, id, leaseObject, now, ct).ConfigureAwait(false);
+        }
+
         var created = catalog?.CreatedUtc
-            ?? (ObjectLayout.TryParseBackupId(id, out var t) ? t : objects.Min(o => o.LastModified));
-        return new BackupListing { Hub = hub, BackupId = id, Created = created, Catalog = catalog, Objects = objects, CatalogProblem = problem };
+            ?? (ObjectLayout.TryParseBackupId(id, out var t) ? t : objects.Select(o => o.LastModified).Concat(folder.Pending.Select(p => p.LastModified)).Min());
+        return new BackupListing
+        {
+            Hub = hub,
+            BackupId = id,
+            Created = created,
+            Catalog = catalog,
+            Objects = objects,
+            Pending = folder.Pending,
+            ForeignKeys = folder.Foreign,
+            Lease = lease,
+            CatalogProblem = problem,
+        };
     }
 }

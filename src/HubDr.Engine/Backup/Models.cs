@@ -10,6 +10,36 @@ public static class ObjectLayout
     public const string ReportsFolder = "_reports";
     public const string AuditFolder = "_audit";
 
+    /// <summary>The store marker at the store's root (its folder, bucket prefix or container prefix): HubDr wrote this store.</summary>
+    public const string MarkerName = "hubdr-store.json";
+
+    /// <summary>The lease of a running backup, in its folder; removed when the backup ends.</summary>
+    public const string LeaseName = "lease.json";
+
+    /// <summary>Hidden temp files of the local folder store (an object being written).</summary>
+    public const string TempPrefix = ".hubdr-tmp-";
+
+    private static readonly System.Text.RegularExpressions.Regex BackupIdPattern =
+        new(@"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    private static readonly System.Text.RegularExpressions.Regex ArchivePattern =
+        new(@"^archive\.tar(\.[a-z0-9]{1,8})?\.gpg(\.sig)?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>True for a name HubDr gives a backup id: yyyyMMddTHHmmssZ-xxxxxx (a real date and time).</summary>
+    public static bool IsBackupId(string? id) => id is not null && BackupIdPattern.IsMatch(id) && TryParseBackupId(id, out _);
+
+    /// <summary>True for a valid hub name (see <see cref="ValidateHub"/>), without throwing.</summary>
+    public static bool IsHubName(string? hub) =>
+        hub is { Length: > 0 and <= 63 } h && h[0] is not ('.' or '_' or '-') && h.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-' or '_' or '.');
+
+    /// <summary>
+    /// True for the name of an object HubDr writes into a backup folder: the archive and its signature (any
+    /// compression), the catalog record and its signature, the lease, and the local store's temp files.
+    /// Anything else in a backup folder was put there by someone else, and HubDr never deletes such a folder.
+    /// </summary>
+    public static bool IsBackupObjectName(string name) =>
+        name is CatalogName or CatalogSignatureName or LeaseName || ArchivePattern.IsMatch(name) || name.StartsWith(TempPrefix, StringComparison.Ordinal);
+
     public static string Folder(string hub, string backupId) => $"{hub}/{backupId}/";
 
     public static string ArchiveName(string compressionExtension) => $"{ArchiveBaseName}{compressionExtension}.gpg";

@@ -37,6 +37,28 @@ public interface IBackupStore : IAsyncDisposable
     /// Keys that cannot be deleted because of object lock / immutability are returned, not thrown.
     /// </summary>
     Task<IReadOnlyList<string>> DeleteAsync(IReadOnlyList<string> keys, CancellationToken ct);
+
+    /// <summary>
+    /// Uploads under <paramref name="prefix"/> that were started but never completed and are not visible through
+    /// <see cref="ListAsync"/>: the local store's hidden temp files, S3 multipart uploads, Azure blobs that only have
+    /// uncommitted blocks. A killed process leaves them behind; retention shows and removes them.
+    /// </summary>
+    IAsyncEnumerable<PendingUpload> ListPendingAsync(string prefix, CancellationToken ct);
+
+    /// <summary>Removes one pending upload (deletes the temp file, aborts the multipart upload, discards the
+    /// uncommitted blocks). One that is already gone is not an error.</summary>
+    Task AbortPendingAsync(PendingUpload upload, CancellationToken ct);
+}
+
+/// <summary>
+/// An upload that was started and never completed. <paramref name="Key"/> is where it was going (S3, Azure) or the temp
+/// file itself (local folder), relative to the store's prefix; <paramref name="LastModified"/> is the last write (local)
+/// or when the upload was started (S3) / last changed (Azure). <paramref name="Size"/> is 0 where the service does not say.
+/// </summary>
+public sealed record PendingUpload(string Key, string UploadId, long Size, DateTimeOffset LastModified)
+{
+    /// <summary>"temp file", "multipart upload" or "uncommitted blob": what an operator sees in -WhatIf.</summary>
+    public string Kind { get; init; } = "pending upload";
 }
 
 /// <summary>A streaming upload in progress. Write to <see cref="Content"/>, then CompleteAsync.</summary>

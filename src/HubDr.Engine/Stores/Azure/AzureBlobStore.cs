@@ -287,6 +287,58 @@ public sealed class AzureBlobStore : IBackupStore
         return refused.OrderBy(k => k, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>
+    /// Blobs that have only uncommitted blocks (a streaming upload that never committed its block list): listed with
+    /// include=uncommittedblobs, minus the blobs that also have a committed version.
+    /// </summary>
+    public async IAsyncEnumerable<PendingUpload> ListPendingAsync(string prefix, [EnumeratorCancellation] CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        var committed = new HashSet<string>(StringComparer.Ordinal);
+        var all = new List<BlobItem>();
+        await CollectAsync(BlobStates.None, b => committed.Add(b.Name), ct).ConfigureAwait(false);
+        await CollectAsync(BlobStates.Uncommitted, all.Add, ct).ConfigureAwait(false);
+        foreach (var b in all)
+        {
+            if (committed.Contains(b.Name) || !b.Name.StartsWith(_prefix + prefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            yield return new PendingUpload(b.Name[_prefix.Length..], b.Name, b.Properties.ContentLength ?? 0, b.Properties.LastModified ?? b.Properties.CreatedOn ?? DateTimeOffset.MinValue)
+            {
+                Kind = "uncommitted blob",
+            };
+        }
+
+        async Task CollectAsync(BlobStates states, Action<BlobItem> add, CancellationToken c)
+        {
+            try
+            {
+                await foreach (var b in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = _prefix + prefix, States = states }, c).ConfigureAwait(false))
+                {
+                    add(b);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !c.IsCancellationRequested)
+            {
+                throw Map(e, null);
+            }
+        }
+    }
+
+    /// <summary>
+    /// There is no API to delete uncommitted blocks; committing an empty block list discards them (the blob becomes an
+    /// empty committed blob), which is then deleted. Only called for uploads retention found stale (no live lease).
+    /// </summary>
+    public async Task AbortPendingAsync(PendingUpload upload, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(upload);
+        var blob = _container.GetBlockBlobClient(FullKey(upload.Key));
+        await Call(c => blob.CommitBlockListAsync(Array.Empty<string>(), cancellationToken: c), upload.Key, ct).ConfigureAwait(false);
+        await Call(c => blob.DeleteIfExistsAsync(cancellationToken: c), upload.Key, ct).ConfigureAwait(false);
+    }
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     private static bool IsImmutable(RequestFailedException e)

@@ -44,7 +44,6 @@ public sealed class LocalFolderStore : IBackupStore
     {
         await EnsureAvailableAsync(ct).ConfigureAwait(false);
         var final = FullPath(key);
-        Directory.CreateDirectory(Path.GetDirectoryName(final)!);
         var temp = Path.Combine(Path.GetDirectoryName(final)!, TempPrefix + Guid.NewGuid().ToString("N"));
         var fso = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 1 << 16 };
         if (!OperatingSystem.IsWindows())
@@ -52,8 +51,16 @@ public sealed class LocalFolderStore : IBackupStore
             fso.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
 
-        var fs = new FileStream(temp, fso);
-        return new Upload(fs, temp, final);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+            var fs = new FileStream(temp, fso);
+            return new Upload(this, fs, temp, final, key);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw MapWriteFailure(e, key);
+        }
     }
 
     public async Task PutAsync(string key, ReadOnlyMemory<byte> content, StoreWriteOptions options, CancellationToken ct)
@@ -140,23 +147,101 @@ public sealed class LocalFolderStore : IBackupStore
         return Task.FromResult<IReadOnlyList<string>>(Array.Empty<string>());
     }
 
-    /// <summary>Temp files left by a killed process (older than <paramref name="olderThan"/>).</summary>
-    public IEnumerable<string> FindStaleTempFiles(TimeSpan olderThan)
+    public async IAsyncEnumerable<PendingUpload> ListPendingAsync(string prefix, [EnumeratorCancellation] CancellationToken ct)
     {
-        if (!Directory.Exists(_root))
+        await EnsureAvailableAsync(ct).ConfigureAwait(false);
+        var slash = prefix.LastIndexOf('/');
+        var startDir = slash < 0 ? _root : Path.Combine(_root, prefix[..slash].Replace('/', Path.DirectorySeparatorChar));
+        if (!Directory.Exists(startDir))
         {
             yield break;
         }
 
-        var cutoff = DateTime.UtcNow - olderThan;
-        foreach (var file in Directory.EnumerateFiles(_root, TempPrefix + "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+        var opts = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 };
+        foreach (var file in Directory.EnumerateFiles(startDir, TempPrefix + "*", opts))
         {
-            if (File.GetLastWriteTimeUtc(file) < cutoff)
+            ct.ThrowIfCancellationRequested();
+            var key = Path.GetRelativePath(_root, file).Replace(Path.DirectorySeparatorChar, '/');
+            if (!key.StartsWith(prefix, StringComparison.Ordinal))
             {
-                yield return file;
+                continue;
             }
+
+            FileInfo info;
+            try
+            {
+                info = new FileInfo(file);
+                _ = info.Length; // may vanish between listing and stat (an upload completing)
+            }
+            catch (FileNotFoundException)
+            {
+                continue;
+            }
+
+            yield return new PendingUpload(key, Path.GetFileName(file), info.Length, info.LastWriteTimeUtc) { Kind = "temp file" };
         }
     }
+
+    public Task AbortPendingAsync(PendingUpload upload, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(upload);
+        if (!Path.GetFileName(upload.Key.Replace('/', Path.DirectorySeparatorChar)).StartsWith(TempPrefix, StringComparison.Ordinal))
+        {
+            throw new HubDrException("StoreKeyInvalid", HubErrorCategory.InvalidArgument, $"'{upload.Key}' is not a HubDr temp file.") { Target = upload.Key };
+        }
+
+        var path = FullPath(upload.Key);
+        try
+        {
+            File.Delete(path); // missing is not an error
+            TryRemoveEmptyParents(Path.GetDirectoryName(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw MapWriteFailure(e, upload.Key);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A full disk or a read-only store gets its own ErrorId (StoreFull, StoreReadOnly) so that operators and alerts can
+    /// tell it from a bug; anything else is returned unchanged.
+    /// </summary>
+    internal Exception MapWriteFailure(Exception e, string key)
+    {
+        if (e is HubDrException)
+        {
+            return e;
+        }
+
+        if (IsNoSpace(e))
+        {
+            return new HubDrException("StoreFull", HubErrorCategory.QuotaExceeded,
+                $"The store {Location} is full (no space left on the device or the quota is used up) while writing '{key}'. Nothing was left behind by this run; free space or move the store, then run again.", e)
+            { Target = Location };
+        }
+
+        if (e is UnauthorizedAccessException || IsReadOnly(e))
+        {
+            return new HubDrException("StoreReadOnly", HubErrorCategory.PermissionDenied,
+                $"The store {Location} cannot be written ('{key}'): the file system is read-only or this account may not write there. Check the mount and the folder's permissions.", e)
+            { Target = Location };
+        }
+
+        return e;
+    }
+
+    // errno on Linux/macOS (IOException.HResult is the raw errno there); HRESULT_FROM_WIN32 on Windows.
+    private const int ENOSPC = 28, EDQUOT_LINUX = 122, EDQUOT_MAC = 69, EROFS = 30;
+
+    private static bool IsNoSpace(Exception e) => e is IOException io && (OperatingSystem.IsWindows()
+        ? io.HResult is unchecked((int)0x80070070) or unchecked((int)0x80070027) // ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL
+        : io.HResult == ENOSPC || io.HResult == (OperatingSystem.IsMacOS() ? EDQUOT_MAC : EDQUOT_LINUX));
+
+    private static bool IsReadOnly(Exception e) => e is IOException io && (OperatingSystem.IsWindows()
+        ? io.HResult == unchecked((int)0x80070013) // ERROR_WRITE_PROTECT
+        : io.HResult == EROFS);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
@@ -194,45 +279,71 @@ public sealed class LocalFolderStore : IBackupStore
 
     private sealed class Upload : IStoreUpload
     {
+        private readonly LocalFolderStore _store;
         private readonly FileStream _fs;
         private readonly string _temp;
         private readonly string _final;
+        private readonly string _key;
         private bool _done;
+        private bool _disposed;
 
-        public Upload(FileStream fs, string temp, string final)
+        public Upload(LocalFolderStore store, FileStream fs, string temp, string final, string key)
         {
+            _store = store;
             _fs = fs;
             _temp = temp;
             _final = final;
+            _key = key;
+            Content = new MappedWriteStream(fs, e => store.MapWriteFailure(e, key));
         }
 
-        public Stream Content => _fs;
+        public Stream Content { get; }
 
         public async Task CompleteAsync(CancellationToken ct)
         {
-            await _fs.FlushAsync(ct).ConfigureAwait(false);
-            _fs.Flush(flushToDisk: true);
-            await _fs.DisposeAsync().ConfigureAwait(false);
-            File.Move(_temp, _final, overwrite: true);
+            try
+            {
+                await _fs.FlushAsync(ct).ConfigureAwait(false);
+                _fs.Flush(flushToDisk: true);
+                await _fs.DisposeAsync().ConfigureAwait(false);
+                File.Move(_temp, _final, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw _store.MapWriteFailure(e, _key);
+            }
+
             FsyncDirectory(Path.GetDirectoryName(_final)!);
             _done = true;
         }
 
         public async ValueTask DisposeAsync()
         {
-            if (_done)
+            if (_done || _disposed)
             {
                 return;
             }
 
-            await _fs.DisposeAsync().ConfigureAwait(false);
+            _disposed = true;
             try
             {
-                File.Delete(_temp);
+                // Flushing the last buffered bytes fails on a full disk; the handle is closed all the same.
+                await _fs.DisposeAsync().ConfigureAwait(false);
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // Left for Remove-ExpiredHubBackup's stale temp sweep.
+                _fs.SafeFileHandle.Dispose();
+            }
+            finally
+            {
+                try
+                {
+                    File.Delete(_temp);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Left for Remove-ExpiredHubBackup, which lists and removes temp files after the grace period.
+                }
             }
         }
 
@@ -251,6 +362,70 @@ public sealed class LocalFolderStore : IBackupStore
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // Best effort: some filesystems do not allow opening a directory.
+            }
+        }
+    }
+
+    /// <summary>The temp file as the upload's content: write failures (full disk, read-only) come out typed.</summary>
+    private sealed class MappedWriteStream : IO.WriteOnlyStream
+    {
+        private readonly FileStream _inner;
+        private readonly Func<Exception, Exception> _map;
+
+        public MappedWriteStream(FileStream inner, Func<Exception, Exception> map)
+        {
+            _inner = inner;
+            _map = map;
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            try
+            {
+                _inner.Write(buffer);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw _map(e);
+            }
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                await _inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw _map(e);
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+            try
+            {
+                _inner.Flush();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw _map(e);
+            }
+        }
+
+        public override async Task FlushAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await _inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw _map(e);
             }
         }
     }

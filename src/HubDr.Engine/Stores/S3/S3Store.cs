@@ -238,6 +238,47 @@ public sealed class S3Store : IBackupStore
         return refused;
     }
 
+    public async IAsyncEnumerable<PendingUpload> ListPendingAsync(string prefix, [EnumeratorCancellation] CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        string? keyMarker = null, idMarker = null;
+        do
+        {
+            var req = new ListMultipartUploadsRequest { BucketName = _bucket, Prefix = _prefix + prefix, KeyMarker = keyMarker, UploadIdMarker = idMarker };
+            var resp = await Call(c => _s3.ListMultipartUploadsAsync(req, c), null, ct).ConfigureAwait(false);
+            foreach (var u in resp.MultipartUploads ?? [])
+            {
+                // Filtered here too: some S3-compatible servers ignore the prefix.
+                if (u.Key is null || !u.Key.StartsWith(_prefix + prefix, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var started = u.Initiated is DateTime i ? new DateTimeOffset(i.ToUniversalTime(), TimeSpan.Zero) : DateTimeOffset.MinValue;
+                yield return new PendingUpload(u.Key[_prefix.Length..], u.UploadId, 0, started) { Kind = "multipart upload" };
+            }
+
+            var more = resp.IsTruncated == true && (resp.NextKeyMarker != keyMarker || resp.NextUploadIdMarker != idMarker);
+            keyMarker = more ? resp.NextKeyMarker : null;
+            idMarker = more ? resp.NextUploadIdMarker : null;
+        }
+        while (keyMarker is not null);
+    }
+
+    public async Task AbortPendingAsync(PendingUpload upload, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(upload);
+        var full = FullKey(upload.Key);
+        try
+        {
+            await Call(c => _s3.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = _bucket, Key = full, UploadId = upload.UploadId }, c), upload.Key, ct).ConfigureAwait(false);
+        }
+        catch (HubDrException e) when (e.ErrorId == "StoreObjectNotFound")
+        {
+            // NoSuchUpload: already completed or aborted.
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
         _s3.Dispose();
@@ -404,7 +445,14 @@ public sealed class S3Store : IBackupStore
                     $"The S3 bucket '{_bucket}' does not exist (or the endpoint/region is wrong). Create it first or fix the store URI; HubDr does not create buckets.", e) { Target = Location };
             }
 
-            if (code is "NoSuchKey" || s3.StatusCode == HttpStatusCode.NotFound)
+            if (code is "QuotaExceeded" or "XMinioStorageFull" or "XMinioAdminBucketQuotaExceeded" or "StorageFull" or "InsufficientStorage" || (int)s3.StatusCode == 507)
+            {
+                // Ceph RGW and others: QuotaExceeded; MinIO: XMinioStorageFull / bucket quota; WebDAV-style 507.
+                return new HubDrException("StoreFull", HubErrorCategory.QuotaExceeded,
+                    $"The S3 store {Location} is full or over its quota ({code}) while writing {where}. Raise the quota or free space, then run again.", e) { Target = Location };
+            }
+
+            if (code is "NoSuchKey" or "NoSuchUpload" || s3.StatusCode == HttpStatusCode.NotFound)
             {
                 return new HubDrException("StoreObjectNotFound", HubErrorCategory.ObjectNotFound, $"Object {where} does not exist.", e) { Target = key };
             }
