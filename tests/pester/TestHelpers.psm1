@@ -15,6 +15,8 @@ function Invoke-ChildPwsh {
     $file = Join-Path ([IO.Path]::GetTempPath()) ("hubdr-child-" + [guid]::NewGuid().ToString('N') + '.ps1')
     Set-Content -LiteralPath $file -Value $Script
     $saved = @{}
+    # Plain text: an error message with ANSI colours would end up in the JUnit report, which XML cannot hold.
+    if (-not $Environment.ContainsKey('NO_COLOR')) { $Environment = $Environment.Clone(); $Environment['NO_COLOR'] = '1' }
     try {
         foreach ($k in $Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $Environment[$k]) }
         $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $file 2>&1
