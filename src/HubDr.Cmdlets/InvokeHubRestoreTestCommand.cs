@@ -32,11 +32,16 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
     public HubBackup InputObject { get; set; } = null!;
 
     /// <summary>The store (or the Store setting). A piped HubBackup carries its own store.</summary>
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    // By property name ONLY in the "Id" set: PowerShell first tries to bind a piped object within the default set, and a
+    // Store/Hub bound there would keep an object with a BackupId (an Import-Csv row) out of the "Id" set.
+    [Parameter(Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = "Store")]
+    [Parameter(Position = 0, ParameterSetName = "Pipeline")]
     [HubSetting("Store")]
     public string? Store { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = "Store")]
     [HubSetting("Hub")]
     [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }

@@ -26,12 +26,17 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
     public HubBackup[] InputObject { get; set; } = [];
 
     /// <summary>The store (or the Store setting). Piped HubBackups carry their own store.</summary>
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    // By property name ONLY in the "Id" set: PowerShell first tries to bind a piped object within the default set, and a
+    // Store/Hub bound there would run the whole store's retention instead of acting on an object with a BackupId (an Import-Csv row) out of the "Id" set.
+    [Parameter(Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = "Store")]
+    [Parameter(Position = 0, ParameterSetName = "Pipeline")]
     [HubSetting("Store")]
     public string? Store { get; set; }
 
     /// <summary>Only this hub; default: every hub in the store, each with its own plan.</summary>
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = "Store")]
     [HubSetting("Hub")]
     [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }

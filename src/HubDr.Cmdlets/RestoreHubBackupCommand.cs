@@ -18,12 +18,13 @@ namespace HubDr.Cmdlets;
 [OutputType(typeof(HubRestoreResult))]
 public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
 {
-    /// <summary>A HubBackup (Get-HubBackup) or HubSignatureResult (Test-HubBackupSignature).</summary>
+    /// <summary>A HubBackup (Get-HubBackup), a HubSignatureResult (Test-HubBackupSignature), or any object with Hub and BackupId (and Store) properties, e.g. an Import-Csv row.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "InputObject")]
     public PSObject InputObject { get; set; } = null!;
 
     /// <summary>The store (or the Store setting). With a piped HubBackup the backup's own store is used.</summary>
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = "InputObject")]
     [HubSetting("Store")]
     public string? Store { get; set; }
 
@@ -91,12 +92,12 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
         Guarded(() =>
         {
             var (spec, hub, id, backup) = ResolveBackup();
-            RunEngine(async (_, ct) =>
+            var listing = RunEngine(async (_, ct) =>
             {
                 await using var store = StoreFactory.Create(spec);
                 await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
                 await RequireBackupAsync(store, hub, id, ct).ConfigureAwait(false);
-                return true;
+                return await CatalogService.GetAsync(store, hub, id, ct).ConfigureAwait(false);
             });
             var trusted = KeyFiles.LoadPublic(ResolvePaths(TrustedSignerKeyPath), "trusted signer key");
             var secrets = KeyFiles.LoadSecret(ResolvePaths(SecretKeyPath), "secret (decryption) key");
@@ -104,7 +105,7 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
             DatabaseSpec? db = null;
             if (Target is not null)
             {
-                var engine = TargetEngine ?? backup?.Engine
+                var engine = TargetEngine ?? backup?.Engine ?? listing?.Catalog?.Engine
                     ?? throw new HubDrException("DatabaseNotSpecified", HubErrorCategory.InvalidArgument, "Pass -TargetEngine (the backup's engine is not known here).");
                 db = DatabaseParameters.Build("RestoreTarget", engine, Target, TargetCredential, ToolPath is null ? null : ResolvePath(ToolPath), null,
                     FromSettings(nameof(Target)) ? Settings.ResolvePath : ResolvePath);
@@ -207,8 +208,15 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
             case HubSignatureResult s:
                 return (s.Backup?.StoreSpec as StoreSpec ?? BuildStoreSpec(s.Store), s.Hub, s.BackupId, s.Backup);
             default:
+                // Any object naming a backup by property (an Import-Csv row of Store, Hub, BackupId).
+                string? Property(string name) => InputObject.Properties[name]?.Value?.ToString() is { Length: > 0 } v ? v : null;
+                if (Property("BackupId") is { } backupId)
+                {
+                    return (BuildStoreSpec(Property("Store") ?? Store), RequireHub(Property("Hub") ?? Hub), backupId, null);
+                }
+
                 throw new HubDrException("InputObjectInvalid", HubErrorCategory.InvalidArgument,
-                    $"Restore-HubBackup takes a HubBackup (Get-HubBackup) or a HubSignatureResult (Test-HubBackupSignature), not {InputObject.BaseObject?.GetType().Name ?? "null"}.");
+                    $"Restore-HubBackup takes a HubBackup (Get-HubBackup), a HubSignatureResult (Test-HubBackupSignature) or an object with Hub and BackupId properties, not {InputObject.BaseObject?.GetType().Name ?? "null"}.");
         }
     }
 }

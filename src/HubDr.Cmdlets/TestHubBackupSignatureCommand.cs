@@ -19,7 +19,10 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
     public HubBackup InputObject { get; set; } = null!;
 
     /// <summary>The store (or the Store setting). With a piped HubBackup the backup's own store is used.</summary>
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    // By property name ONLY in the "Id" set: PowerShell first tries to bind a piped object within the default set, and a
+    // Store/Hub bound there would keep an object with a BackupId (an Import-Csv row) out of the "Id" set.
+    [Parameter(Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = "Backup")]
     [HubSetting("Store")]
     public string? Store { get; set; }
 

@@ -16,11 +16,11 @@ public static class ErrorScope
     {
         // Parameters and settings.
         "SettingsFileNotFound", "SettingsFileInvalid", "SettingValueInvalid", "DurationInvalid", "RetentionDurationInvalid",
-        "RetentionPolicyEmpty", "TimeZoneNotFound", "HubNameMissing", "DatabaseNotSpecified", "RestoreTargetMissing",
+        "RetentionPolicyEmpty", "RetentionPolicyInvalid", "TimeZoneNotFound", "HubNameMissing", "DatabaseNotSpecified", "RestoreTargetMissing",
         "StagingServerMissing", "CompressionUnsupported", "CompressionLevelInvalid", "DatabaseEngineUnsupported",
         "DumpFormatUnsupported", "DatabaseDumpFormatUnsupported", "DatabaseConnectionStringInvalid", "WebhookUrlInvalid",
         "ErrorPatternInvalid", "ServiceCommandInvalid", "CommandLineInvalid", "SmokeSuiteNotFound", "SmokeSuiteUnreadable",
-        "SmokeSuiteDefaultMissing", "SmokeBaseUrlInvalid", "SmokeStepTimeoutInvalid", "KeyAlgorithmUnsupported",
+        "SmokeSuiteDefaultMissing", "SmokeSuiteInvalid", "SmokeBaseUrlInvalid", "SmokeStepTimeoutInvalid", "KeyAlgorithmUnsupported",
         "KeyUserIdMissing", "PassphraseEmpty", "KeyPassphraseEmpty", "PassphraseMissing", "StoreLockModeInvalid",
         "StoreEncryptionInvalid",
 
@@ -31,7 +31,7 @@ public static class ErrorScope
         // Keys.
         "KeyFileNotFound", "KeyFileInvalid", "KeyFileUnreadable", "KeyPassphraseInvalid", "TrustedSignerMissing",
         "SecretKeyMissing", "SigningKeyNotFound", "SigningKeyAmbiguous", "SigningKeyUnusable", "RecipientKeyMissing",
-        "RecipientKeyCannotEncrypt", "EncryptionRecipientMissing", "KeyMetadataInvalid", "KeyMetadataUnreadable",
+        "RecipientKeyCannotEncrypt", "EncryptionKeyUnusable", "EncryptionRecipientMissing", "KeyMetadataInvalid", "KeyMetadataUnreadable",
 
         // Tools and database servers every item would need.
         "DatabaseToolNotFound", "DatabaseToolTooOld", "DatabaseConnectionFailed", "DatabaseAuthenticationFailed",

@@ -158,7 +158,7 @@ public abstract class HubStoreCmdletBase : HubCmdletBase
 
     private static List<(PropertyInfo Property, string Key)> SettingParameters(Type t) =>
         SettingParameterCache.GetOrAdd(t, type => type.GetProperties()
-            .Where(p => p.GetCustomAttribute<ParameterAttribute>() is not null)
+            .Where(p => p.GetCustomAttributes<ParameterAttribute>().Any())
             .Select(p => (p, p.GetCustomAttribute<HubSettingAttribute>()?.Key))
             .Where(x => x.Key is not null)
             .Select(x => (x.p, x.Key!))
