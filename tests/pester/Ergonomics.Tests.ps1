@@ -233,7 +233,7 @@ Describe 'docs/errors.md' {
         $ids.Count | Should -BeGreaterThan 100
         $doc = Get-Content (Join-Path $root 'docs/errors.md')
         foreach ($id in $ids) {
-            $rows = @($doc | Where-Object { $_ -like "| ``$id`` |*" })
+            $rows = @($doc | Where-Object { $_.StartsWith("| ``$id`` |") })  # not -like: a backtick is its escape character
             $rows | Should -Not -BeNullOrEmpty -Because "$id is thrown in src"
             $scope = if ([HubDr.Cmdlets.Infrastructure.ErrorScope]::TerminatingIds.Contains($id)) { 'terminating' } else { 'per item' }
             foreach ($r in $rows) { $r | Should -Match "\| $scope \|" -Because "$id is $scope" }
