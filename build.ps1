@@ -11,8 +11,9 @@
                  start throwaway PostgreSQL/MariaDB servers and S3/Azure emulators on loopback, run the engine tests
                  (xunit) and the module tests (Pester), stop everything, print "N passed, N failed, N skipped".
       Demo     - Build, then the whole flow on the embedded default (SQLite + a local folder store).
-      Package  - Build, then out/HubDr-<version>.zip (Import-Module / PSGallery layout) and out/HubDr.zip
-                 (Azure Automation: module files at the zip root).
+      Package  - Build, then out/HubDr.<version>.nupkg (what PSGallery serves: Install-PSResource / Save-PSResource
+                 from a local file repository), out/HubDr-<version>.zip (Import-Module: a HubDr/ folder) and
+                 out/HubDr.zip (Azure Automation: the HubDr/ module folder at the zip root).
       Bench    - the benchmark harness in bench/ (see docs/performance.md).
       Lint     - PSScriptAnalyzer-free static check of the repo's PowerShell (parser errors, unapproved verbs, aliases).
 
@@ -55,6 +56,9 @@ $ModuleOut = Join-Path $Out 'HubDr'
 $BuildDir = Join-Path $Root 'build'
 $ResultsDir = Join-Path $BuildDir 'test-results'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+# The platforms PowerShell 7.4 runs on (its release packages): native libraries for any other RID are not shipped.
+# 'win' and 'unix' hold RID-generic managed assemblies (e.g. ProtectedData on Windows).
+$SupportedRuntimes = @('win', 'unix', 'win-x64', 'win-x86', 'win-arm64', 'linux-x64', 'linux-arm64', 'linux-arm', 'linux-musl-x64', 'linux-musl-arm64', 'osx', 'osx-x64', 'osx-arm64')
 $env:DOTNET_NOLOGO = '1'
 
 function Invoke-Native {
@@ -134,9 +138,13 @@ function Invoke-Build {
     Invoke-Native 'publish engine' {
         dotnet publish (Join-Path $Root 'src/HubDr.Engine/HubDr.Engine.csproj') -c $Configuration --no-build --nologo -v:q -o (Join-Path $ModuleOut 'dependencies')
     }
+    foreach ($rid in Get-ChildItem (Join-Path $ModuleOut 'dependencies/runtimes') -Directory -ErrorAction SilentlyContinue) {
+        if ($rid.Name -notin $SupportedRuntimes) { Remove-Item $rid.FullName -Recurse -Force }
+    }
     $cmdletBin = Join-Path $Root "src/HubDr.Cmdlets/bin/$Configuration/net8.0"
     Copy-Item (Join-Path $cmdletBin 'HubDr.Cmdlets.dll'), (Join-Path $cmdletBin 'HubDr.Cmdlets.pdb') $ModuleOut
     Copy-Item (Join-Path $Root 'module/*') $ModuleOut -Recurse
+    Copy-Item (Join-Path $Root 'LICENSE'), (Join-Path $Root 'CHANGELOG.md') $ModuleOut
     $help = Join-Path $Root 'docs/help'
     if (Test-Path (Join-Path $Root 'tools/New-MamlHelp.ps1')) {
         & (Join-Path $Root 'tools/New-MamlHelp.ps1') -MarkdownPath $help -OutputPath (Join-Path $ModuleOut 'en-US')
@@ -265,14 +273,32 @@ function New-ModulePackage {
     $version = (Import-PowerShellDataFile (Join-Path $ModuleOut 'HubDr.psd1')).ModuleVersion
     $zip = Join-Path $Out "HubDr-$version.zip"
     $aa = Join-Path $Out 'HubDr.zip'
-    Remove-Item $zip, $aa -ErrorAction SilentlyContinue
-    # Import-Module / PSGallery layout: a HubDr/ folder inside the zip.
+    $nupkg = Join-Path $Out "HubDr.$version.nupkg"
+    Remove-Item $zip, $aa, $nupkg -ErrorAction SilentlyContinue
+    # Import-Module layout: a HubDr/ folder inside the zip (extract into a PSModulePath folder).
     Compress-Archive -Path $ModuleOut -DestinationPath $zip
-    # Azure Automation: the zip is named after the module and holds the module files at its root.
-    Compress-Archive -Path (Join-Path $ModuleOut '*') -DestinationPath $aa
-    Write-Host "Packages: $zip, $aa"
+    # Azure Automation: the zip is named after the module and holds the module FOLDER HubDr/ at its root.
+    Compress-Archive -Path $ModuleOut -DestinationPath $aa
+    # PSGallery: the .nupkg that Publish-PSResource would upload; Install-PSResource / Save-PSResource install it from
+    # any repository, including a local folder (Register-PSResourceRepository -Uri <folder>).
+    Import-Module Microsoft.PowerShell.PSResourceGet -ErrorAction Stop
+    if (Get-Command Compress-PSResource -ErrorAction SilentlyContinue) {
+        Compress-PSResource -Path $ModuleOut -DestinationPath $Out
+    }
+    else {
+        # PSResourceGet 1.0 (pwsh 7.4): publish into a throwaway local repository instead.
+        $repo = Join-Path $Out 'psresource-repo'
+        $null = New-Item -ItemType Directory -Path $repo -Force
+        $name = 'HubDrBuild' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        Register-PSResourceRepository -Name $name -Uri $repo -Trusted
+        try { Publish-PSResource -Path $ModuleOut -Repository $name; Move-Item (Join-Path $repo "HubDr.$version.nupkg") $nupkg -Force }
+        finally { Unregister-PSResourceRepository -Name $name; Remove-Item $repo -Recurse -Force -ErrorAction SilentlyContinue }
+    }
+    if (-not (Test-Path $nupkg)) { throw "The module package $nupkg was not produced." }
+    Write-Host "Packages: $nupkg, $zip, $aa"
     $env:HUBDR_PACKAGE_ZIP = $zip
     $env:HUBDR_AUTOMATION_ZIP = $aa
+    $env:HUBDR_PACKAGE_NUPKG = $nupkg
 }
 
 function Invoke-Bench {

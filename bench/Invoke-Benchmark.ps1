@@ -497,7 +497,7 @@ try {
             $bytes = Expand-Database -TargetMB $mb
             Write-Step "Memory scaling: HubDr backup at $mb MB"
             $b = Invoke-HubDrStep -Action Backup -Arguments @{ Store = $storeDir; Engine = $Engine; ConnectionString = (& $ConnFor $Db); PublicKeyPath = $pubKey; SecretKeyPath = $secKey }
-            $rssRuns += [pscustomobject]@{ sizeMB = $mb; databaseBytes = $bytes; peakRssBytes = $b.PeakRssBytes; vmHwmBytes = $b.VmHwmBytes; seconds = $b.WallSeconds; archiveBytes = [long]$b.Output.Size; dumpBytes = [long]$b.Output.DumpSize }
+            $rssRuns += [pscustomobject]@{ sizeMB = $mb; databaseBytes = $bytes; peakRssBytes = $b.PeakRssBytes; vmHwmBytes = $b.VmHwmBytes; seconds = $b.WallSeconds; archiveBytes = [long]$b.Output.ArchiveSize; dumpBytes = [long]$b.Output.DumpSize }
             Remove-Item -LiteralPath (Join-Path $storeDir "bench/$($b.Output.BackupId)") -Recurse -Force
         }
         $results.memoryScaling = $rssRuns
@@ -568,7 +568,7 @@ try {
     $hbPeakRss = ($hbRuns.PeakRssBytes | Measure-Object -Maximum).Maximum
     $results.measurements.hubdrBackup = $hb
     $results.measurements.hubdrBackupRuns = @($hbRuns | ForEach-Object { [ordered]@{ wallSeconds = $_.WallSeconds; cmdletSeconds = $_.CmdletSeconds; machineCpuSeconds = $_.MachineCpuSeconds; processCpuSeconds = $_.ProcessCpuSeconds; peakRssBytes = $_.PeakRssBytes } })
-    $archiveBytes = [long]$hb.Output.Size
+    $archiveBytes = [long]$hb.Output.ArchiveSize
     $archivePath = Get-ChildItem -LiteralPath (Join-Path $storeDir "bench/$backupId") -Filter 'archive.tar*.gpg' | Select-Object -First 1
 
     # ------------------------------------------------------------------------------------------------ restore

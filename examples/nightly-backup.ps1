@@ -16,7 +16,7 @@ $ErrorActionPreference = 'Stop'
 Import-Module HubDr
 try {
     $backup = New-HubBackup -SettingsPath $SettingsPath
-    Write-Output "Backup $($backup.Hub)/$($backup.BackupId) complete: $($backup.Size) bytes, $($backup.RowCount) rows."
+    Write-Output "Backup $($backup.Hub)/$($backup.BackupId) complete: $($backup.ArchiveSize) bytes, $($backup.RowCount) rows."
     exit 0
 }
 catch {

@@ -17,6 +17,7 @@ param(
 $ErrorActionPreference = 'Stop'
 Import-Module HubDr
 $result = Invoke-HubRestoreTest -SettingsPath $SettingsPath -SmokeCredential $SmokeCredential -ErrorAction Continue
-$result.Steps | Format-Table Kind, Name, Passed, Duration, Message -AutoSize | Out-String -Width 200 | Write-Output
-Write-Output "RTO: $($result.TimeToOperable) (target $($result.RtoTarget)), RPO: $($result.BackupAge) (target $($result.RpoTarget)). Report: $($result.ReportLocation)"
+$result.Steps | Format-Table Kind, Name, Result, DurationSeconds, Message -AutoSize | Out-String -Width 200 | Write-Output
+$rto = [timespan]::FromSeconds($result.TimeToOperableSeconds); $age = [timespan]::FromSeconds($result.BackupAgeSeconds)
+Write-Output "$($result.Verdict). RTO: $rto (target $([timespan]::FromSeconds($result.RtoTargetSeconds))), RPO: $age (target $([timespan]::FromSeconds($result.RpoTargetSeconds))). Report: $($result.ReportLocation)"
 exit ([int](-not $result.Passed))

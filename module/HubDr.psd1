@@ -9,6 +9,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('HubDr.Format.ps1xml')
+    HelpInfoUri          = 'https://github.com/hubdr/HubDr/tree/main/docs/help'
     CmdletsToExport      = @(
         'New-HubBackupKey'
         'New-HubBackup'
@@ -25,8 +26,9 @@
     PrivateData          = @{
         PSData = @{
             Tags         = @('Backup', 'DisasterRecovery', 'DR', 'PostgreSQL', 'MySQL', 'MariaDB', 'SQLite', 'S3', 'AzureBlob', 'OpenPGP', 'gpg', 'Retention', 'PSEdition_Core', 'Linux', 'Windows', 'MacOS')
-            LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'See CHANGELOG.md.'
+            LicenseUri   = 'https://github.com/hubdr/HubDr/blob/main/LICENSE'
+            ProjectUri   = 'https://github.com/hubdr/HubDr'
+            ReleaseNotes = 'See CHANGELOG.md in the module folder or https://github.com/hubdr/HubDr/blob/main/CHANGELOG.md.'
         }
     }
 }

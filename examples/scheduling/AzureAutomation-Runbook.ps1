@@ -35,7 +35,7 @@ try {
         -DatabaseCredential $dbCredential `
         -RecipientKeyPath (Join-Path $workDir 'ops.pub.asc'), (Join-Path $workDir 'escrow.pub.asc') `
         -SigningKeyPath (Join-Path $workDir 'ops.sec.asc') -Passphrase $passphrase
-    Write-Output "Backup $($b.BackupId) complete ($($b.Size) bytes)."
+    Write-Output "Backup $($b.BackupId) complete ($($b.ArchiveSize) bytes)."
     Remove-ExpiredHubBackup -Store $Store -UseManagedIdentity -Hub $Hub -UseRunbookPolicy -TrustedSignerKeyPath (Join-Path $workDir 'ops.pub.asc') -Force |
         Group-Object Action | ForEach-Object { Write-Output "$($_.Name): $($_.Count)" }
 }

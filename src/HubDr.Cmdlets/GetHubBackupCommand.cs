@@ -14,16 +14,17 @@ namespace HubDr.Cmdlets;
 public sealed class GetHubBackupCommand : HubStoreCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [HubSetting("Store")]
     public string? Store { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
-
+    [HubSetting("Hub")]
     [ArgumentCompleter(typeof(HubNameCompleter))]
     [SupportsWildcards]
     public string? Hub { get; set; }
 
+    /// <summary>A literal id that matches nothing is a BackupNotFound error; a wildcard that matches nothing returns nothing.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-
     [ArgumentCompleter(typeof(BackupIdCompleter))]
     [SupportsWildcards]
     public string? BackupId { get; set; }
@@ -32,9 +33,9 @@ public sealed class GetHubBackupCommand : HubStoreCmdletBase
     [Parameter]
     public SwitchParameter Latest { get; set; }
 
-    /// <summary>Only backups created at or after this time.</summary>
+    /// <summary>Only backups created at or after this time (a DateTime of any Kind, or a DateTimeOffset).</summary>
     [Parameter]
-    public DateTime? Since { get; set; }
+    public DateTimeOffset? Since { get; set; }
 
     [Parameter]
     public SwitchParameter IncludeIncomplete { get; set; }
@@ -44,7 +45,7 @@ public sealed class GetHubBackupCommand : HubStoreCmdletBase
         Guarded(() =>
         {
             var spec = BuildStoreSpec(Store);
-            var hub = HubFromSettings(Hub);
+            var hub = Hub;
             var exactHub = hub is not null && !WildcardPattern.ContainsWildcardCharacters(hub) ? hub : null;
             var hubPattern = hub is null ? null : new WildcardPattern(hub, WildcardOptions.IgnoreCase);
             var idPattern = BackupId is null ? null : new WildcardPattern(BackupId, WildcardOptions.IgnoreCase);
@@ -61,11 +62,11 @@ public sealed class GetHubBackupCommand : HubStoreCmdletBase
                 return (list, store.Location);
             });
 
-            var since = Since?.ToUniversalTime();
+            var since = Since;
             var selected = list
                 .Where(b => hubPattern is null || hubPattern.IsMatch(b.Hub))
                 .Where(b => idPattern is null || idPattern.IsMatch(b.BackupId))
-                .Where(b => since is null || b.Created.UtcDateTime >= since)
+                .Where(b => since is null || b.Created >= since)
                 .Where(b => (IncludeIncomplete.IsPresent && !Latest.IsPresent) || b.IsComplete);
             if (Latest.IsPresent)
             {
@@ -80,6 +81,12 @@ public sealed class GetHubBackupCommand : HubStoreCmdletBase
             }
 
             WriteVerbose($"{count} backup(s) of {list.Count} listed.");
+            if (count == 0 && BackupId is not null && !WildcardPattern.ContainsWildcardCharacters(BackupId)
+                && !list.Any(b => (hubPattern is null || hubPattern.IsMatch(b.Hub)) && idPattern!.IsMatch(b.BackupId)))
+            {
+                // Like Get-Item: a literal name that matches nothing is an error, a wildcard that matches nothing is not.
+                throw BackupNotFound(location, hub ?? "*", BackupId);
+            }
         });
     }
 }

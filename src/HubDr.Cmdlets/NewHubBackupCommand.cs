@@ -17,18 +17,22 @@ namespace HubDr.Cmdlets;
 public sealed class NewHubBackupCommand : HubStoreCmdletBase
 {
     [Parameter(Position = 0)]
+    [HubSetting("Store")]
     public string? Store { get; set; }
 
     [Parameter]
+    [HubSetting("Hub")]
     public string? Hub { get; set; }
 
     [Parameter]
     [ValidateSet("sqlite", "postgres", "postgresql", "mysql", "mariadb")]
+    [HubSetting("Database.Engine")]
     public string? DatabaseEngine { get; set; }
 
     /// <summary>SQLite: the database file (or "Data Source=…"). PostgreSQL/MySQL: an ADO.NET connection string without a password.</summary>
     [Parameter]
     [Alias("Database")]
+    [HubSetting("Database.ConnectionString")]
     public string? ConnectionString { get; set; }
 
     [Parameter]
@@ -37,23 +41,28 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
 
     /// <summary>Folder holding pg_dump / mariadb-dump when not on PATH.</summary>
     [Parameter]
+    [HubSetting("Database.ToolPath")]
     public string? ToolPath { get; set; }
 
     /// <summary>PostgreSQL: custom (default, parallel pg_restore) or plain.</summary>
     [Parameter]
     [ValidateSet("custom", "plain", "sql")]
+    [HubSetting("Database.DumpFormat")]
     public string? DumpFormat { get; set; }
 
     /// <summary>Public key files (or a key folder) of every recipient: the ops key plus, e.g., an escrow key.</summary>
     [Parameter]
+    [HubSetting("Keys.Recipients")]
     public string[]? RecipientKeyPath { get; set; }
 
     /// <summary>Secret key file (or key folder) with the signing key.</summary>
     [Parameter]
+    [HubSetting("Keys.SigningKey")]
     public string[]? SigningKeyPath { get; set; }
 
     /// <summary>Fingerprint of the signing key when the files hold several.</summary>
     [Parameter]
+    [HubSetting("Keys.Signer")]
     public string? Signer { get; set; }
 
     /// <summary>Passphrase of the signing key. Unattended: the environment variable named by Keys.PassphraseEnvironmentVariable (default HUBDR_KEY_PASSPHRASE).</summary>
@@ -61,41 +70,50 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
     public SecureString? Passphrase { get; set; }
 
     [Parameter]
+    [HubSetting("Keys.Metadata")]
     public string? KeyMetadataPath { get; set; }
 
     [Parameter]
+    [HubSetting("Sources.ManifestPaths")]
     public string[]? ManifestPath { get; set; }
 
     /// <summary>E.g. 'hub-cli export-manifests --output {path}'.</summary>
     [Parameter]
+    [HubSetting("Sources.ManifestCommand")]
     public string? ManifestCommand { get; set; }
 
     [Parameter]
+    [HubSetting("Sources.ConfigPaths")]
     public string[]? ConfigPath { get; set; }
 
     /// <summary>E.g. 'hub-cli export-config --output {path}'.</summary>
     [Parameter]
+    [HubSetting("Sources.ConfigCommand")]
     public string? ConfigCommand { get; set; }
 
     /// <summary>Environment variables with these name prefixes are captured (redacted) into config/env.json.</summary>
     [Parameter]
+    [HubSetting("Sources.EnvironmentPrefixes")]
     public string[]? EnvironmentPrefix { get; set; }
 
     /// <summary>Extra names (wildcards allowed) whose values are always redacted.</summary>
     [Parameter]
+    [HubSetting("Sources.SecretNames")]
     public string[]? SecretName { get; set; }
 
     [Parameter]
     [ValidateSet("gzip", "zstd", "none")]
+    [HubSetting("Compression")]
     public string? Compression { get; set; }
 
     [Parameter]
     [ValidateRange(1, 19)]
+    [HubSetting("CompressionLevel")]
     public int? CompressionLevel { get; set; }
 
     /// <summary>Object lock / immutability: the store refuses to delete the backup before this date.</summary>
     [Parameter]
-    public DateTime? RetainUntil { get; set; }
+    public DateTimeOffset? RetainUntil { get; set; }
 
     [Parameter]
     public SwitchParameter LegalHold { get; set; }
@@ -107,9 +125,10 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
     {
         Guarded(() =>
         {
-            var hub = HubFromSettings(Hub) ?? throw new Engine.HubDrException("HubNameMissing", Engine.HubErrorCategory.InvalidArgument, "No hub name: pass -Hub or set Hub in the settings file.");
+            var hub = RequireHub(Hub);
             var storeSpec = BuildStoreSpec(Store);
-            var db = DatabaseParameters.Build(Settings, "Database", DatabaseEngine, ConnectionString, DatabaseCredential, ToolPath, DumpFormat, null, ResolvePath);
+            var db = DatabaseParameters.Build("Database", DatabaseEngine, ConnectionString, DatabaseCredential, ToolPath is null ? null : ResolvePath(ToolPath), DumpFormat,
+                FromSettings(nameof(ConnectionString)) ? Settings.ResolvePath : ResolvePath);
             if (!ShouldProcess($"hub '{hub}' ({db.Engine} {DatabaseParameters.Display(db)}) → {storeSpec.Uri}", "Create an encrypted, signed backup"))
             {
                 return;
@@ -125,33 +144,38 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                     Database = db,
                     Sources = new SourceSpec
                     {
-                        ManifestPaths = PathsOrSetting(ManifestPath, "Sources.ManifestPaths"),
-                        ManifestCommand = ManifestCommand ?? Settings.GetString("Sources.ManifestCommand"),
-                        ConfigPaths = PathsOrSetting(ConfigPath, "Sources.ConfigPaths"),
-                        ConfigCommand = ConfigCommand ?? Settings.GetString("Sources.ConfigCommand"),
-                        EnvironmentPrefixes = EnvironmentPrefix ?? Settings.GetStrings("Sources.EnvironmentPrefixes"),
-                        SecretNames = SecretName ?? Settings.GetStrings("Sources.SecretNames"),
+                        ManifestPaths = ResolvePaths(ManifestPath),
+                        ManifestCommand = ManifestCommand,
+                        ConfigPaths = ResolvePaths(ConfigPath),
+                        ConfigCommand = ConfigCommand,
+                        EnvironmentPrefixes = EnvironmentPrefix ?? [],
+                        SecretNames = SecretName ?? [],
                     },
-                    RecipientKeys = PathsOrSetting(RecipientKeyPath, "Keys.Recipients"),
-                    SigningKeys = PathsOrSetting(SigningKeyPath, "Keys.SigningKey"),
-                    Signer = Signer ?? Settings.GetString("Keys.Signer"),
+                    RecipientKeys = ResolvePaths(RecipientKeyPath),
+                    SigningKeys = ResolvePaths(SigningKeyPath),
+                    Signer = Signer,
                     SigningPassphrase = pass,
-                    KeyMetadataPath = KeyMetadataPath is not null ? ResolvePath(KeyMetadataPath) : Settings.GetPath("Keys.Metadata"),
-                    Compression = Compression ?? Settings.GetString("Compression") ?? Engine.Compression.Compressors.Default,
-                    CompressionLevel = CompressionLevel ?? Settings.GetInt("CompressionLevel"),
+                    KeyMetadataPath = KeyMetadataPath is not null ? ResolvePath(KeyMetadataPath) : null,
+                    Compression = Compression ?? Engine.Compression.Compressors.Default,
+                    CompressionLevel = CompressionLevel,
                     WriteOptions = new StoreWriteOptions
                     {
-                        RetainUntil = RetainUntil.HasValue ? new DateTimeOffset(RetainUntil.Value.ToUniversalTime()) : null,
+                        RetainUntil = RetainUntil?.ToUniversalTime(),
                         LegalHold = LegalHold.IsPresent,
-                        LockMode = Settings.GetString("StoreOptions.LockMode"),
+                        LockMode = Settings.StoreOptions.LockMode,
                     },
                     Labels = Label ?? [],
                 };
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 BackupOutcome outcome;
+                BackupListing? listing;
                 try
                 {
-                    outcome = RunEngine((log, ct) => BackupService.CreateAsync(request, log, ct));
+                    (outcome, listing) = RunEngine(async (log, ct) =>
+                    {
+                        var o = await BackupService.CreateAsync(request, log, ct).ConfigureAwait(false);
+                        return (o, await ListNewAsync(storeSpec, o, log, ct).ConfigureAwait(false));
+                    });
                 }
                 catch (Exception e) when (IsFailure(e))
                 {
@@ -166,12 +190,27 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                     WriteVerbose($"Redacted {outcome.RedactedNames.Count} secret-looking value(s): {string.Join(", ", outcome.RedactedNames)}.");
                 }
 
-                WriteObject(Mapper.ToHubBackup(outcome, storeSpec));
+                WriteObject(Mapper.ToHubBackup(outcome, listing, storeSpec));
             }
             finally
             {
                 Secrets.Clear(pass);
             }
         });
+    }
+
+    /// <summary>The new backup as Get-HubBackup lists it (its stored size counts signatures and catalog); null if the listing fails.</summary>
+    private static async Task<BackupListing?> ListNewAsync(StoreSpec spec, BackupOutcome o, Engine.IOperationLog log, CancellationToken ct)
+    {
+        try
+        {
+            await using var store = StoreFactory.Create(spec);
+            return await CatalogService.GetAsync(store, o.Catalog.Hub, o.Catalog.BackupId, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Engine.HubDrException or IOException)
+        {
+            log.Verbose($"The new backup could not be listed back ({e.Message}); StoredSize shows the archive size only.");
+            return null;
+        }
     }
 }

@@ -65,7 +65,7 @@ public sealed class NewHubBackupKeyCommand : HubCmdletBase
             }
 
             WriteVerbose($"Generating a {Algorithm} key pair (RSA 4096 can take several seconds).");
-            var pair = KeyGenerator.Generate(UserId, Enum.Parse<KeyAlgorithm>(Algorithm), pass);
+            var pair = KeyGenerator.Generate(UserId, Enum.Parse<KeyAlgorithm>(Algorithm, ignoreCase: true), pass);
             Directory.CreateDirectory(folder);
             var pub = Path.Combine(folder, pair.Key.Fingerprint + ".pub.asc");
             var sec = Path.Combine(folder, pair.Key.Fingerprint + ".sec.asc");
@@ -90,7 +90,7 @@ public sealed class NewHubBackupKeyCommand : HubCmdletBase
                 EncryptionKeyId = pair.Key.EncryptionKeyId,
                 UserId = UserId,
                 Algorithm = pair.Key.Algorithm,
-                Created = pair.Key.Created.UtcDateTime,
+                Created = Mapper.Local(pair.Key.Created),
                 PublicKeyPath = pub,
                 SecretKeyPath = sec,
                 KeyMetadataPath = metadataPath,

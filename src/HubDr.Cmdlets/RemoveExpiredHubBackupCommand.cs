@@ -21,96 +21,107 @@ namespace HubDr.Cmdlets;
 [OutputType(typeof(HubRetentionDecision))]
 public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
 {
-    private readonly List<HubBackup> _piped = [];
+    private readonly List<(StoreSpec Spec, string Hub, string BackupId)> _piped = [];
 
     /// <summary>Backups from Get-HubBackup. The policy is evaluated over each hub's full history; only these are acted on.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "Pipeline")]
     public HubBackup[] InputObject { get; set; } = [];
 
+    /// <summary>The store (or the Store setting). Piped HubBackups carry their own store.</summary>
+    // By property name ONLY in the "Id" set: PowerShell first tries to bind a piped object within the default set, and a
+    // Store/Hub bound there would run the whole store's retention instead of acting on an object with a BackupId (an Import-Csv row) out of the "Id" set.
+    [Parameter(Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
     [Parameter(Position = 0, ParameterSetName = "Store")]
+    [Parameter(Position = 0, ParameterSetName = "Pipeline")]
+    [HubSetting("Store")]
     public string? Store { get; set; }
 
     /// <summary>Only this hub; default: every hub in the store, each with its own plan.</summary>
+    [Parameter(ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
     [Parameter(ParameterSetName = "Store")]
+    [HubSetting("Hub")]
     [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }
 
-    [Parameter] public int? KeepLast { get; set; }
-    [Parameter] public int? KeepHourly { get; set; }
-    [Parameter] public int? KeepDaily { get; set; }
-    [Parameter] public int? KeepWeekly { get; set; }
-    [Parameter] public int? KeepMonthly { get; set; }
-    [Parameter] public int? KeepYearly { get; set; }
+    /// <summary>Only these backups are acted on (bound by property name, e.g. from Import-Csv); the policy still sees the hub's full history.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Id")]
+    [ArgumentCompleter(typeof(BackupIdCompleter))]
+    public string BackupId { get; set; } = "";
 
-    /// <summary>Keep every backup within this duration of the newest one, e.g. "2d", "1y2m".</summary>
-    [Parameter] public string? KeepWithin { get; set; }
-    [Parameter] public string? KeepWithinHourly { get; set; }
-    [Parameter] public string? KeepWithinDaily { get; set; }
-    [Parameter] public string? KeepWithinWeekly { get; set; }
-    [Parameter] public string? KeepWithinMonthly { get; set; }
-    [Parameter] public string? KeepWithinYearly { get; set; }
+    [Parameter] [HubSetting("Retention.KeepLast")] public int? KeepLast { get; set; }
+    [Parameter] [HubSetting("Retention.KeepHourly")] public int? KeepHourly { get; set; }
+    [Parameter] [HubSetting("Retention.KeepDaily")] public int? KeepDaily { get; set; }
+    [Parameter] [HubSetting("Retention.KeepWeekly")] public int? KeepWeekly { get; set; }
+    [Parameter] [HubSetting("Retention.KeepMonthly")] public int? KeepMonthly { get; set; }
+    [Parameter] [HubSetting("Retention.KeepYearly")] public int? KeepYearly { get; set; }
+
+    /// <summary>Keep every backup within this duration of the newest one, e.g. "2d", "1y2m", "14.00:00:00" or a [timespan].</summary>
+    [Parameter] [HubSetting("Retention.KeepWithin")] public HubDuration? KeepWithin { get; set; }
+    [Parameter] [HubSetting("Retention.KeepWithinHourly")] public HubDuration? KeepWithinHourly { get; set; }
+    [Parameter] [HubSetting("Retention.KeepWithinDaily")] public HubDuration? KeepWithinDaily { get; set; }
+    [Parameter] [HubSetting("Retention.KeepWithinWeekly")] public HubDuration? KeepWithinWeekly { get; set; }
+    [Parameter] [HubSetting("Retention.KeepWithinMonthly")] public HubDuration? KeepWithinMonthly { get; set; }
+    [Parameter] [HubSetting("Retention.KeepWithinYearly")] public HubDuration? KeepWithinYearly { get; set; }
 
     /// <summary>Backups carrying these labels are kept (comma-separated within one entry = all of them).</summary>
-    [Parameter] public string[]? KeepLabel { get; set; }
+    [Parameter] [HubSetting("Retention.KeepLabel")] public string[]? KeepLabel { get; set; }
 
     /// <summary>Time zone (IANA or Windows id) in which days, weeks, months are delimited; default UTC.</summary>
-    [Parameter] public string? TimeZone { get; set; }
+    [Parameter] [HubSetting("Retention.TimeZone")] public string? TimeZone { get; set; }
 
     /// <summary>Incomplete backups younger than this are left alone (a backup may still be running). Default 1 day.</summary>
-    [Parameter] public TimeSpan? IncompleteGracePeriod { get; set; }
+    [Parameter] [HubSetting("Retention.IncompleteGracePeriod")] public HubDuration? IncompleteGracePeriod { get; set; }
 
     /// <summary>Signer keys used to find the newest signature-valid backup (never removed).</summary>
-    [Parameter] public string[]? TrustedSignerKeyPath { get; set; }
+    [Parameter] [HubSetting("Keys.TrustedSigners")] public string[]? TrustedSignerKeyPath { get; set; }
 
     /// <summary>Apply the runbook's policy (daily within 14 days, weekly within 12 weeks, monthly within 12 months).</summary>
-    [Parameter] public SwitchParameter UseRunbookPolicy { get; set; }
+    [Parameter] [HubSetting("Retention.UseRunbookPolicy")] public SwitchParameter UseRunbookPolicy { get; set; }
 
     /// <summary>Remove without asking for confirmation (scheduled jobs). -WhatIf still only prints the plan.</summary>
     [Parameter] public SwitchParameter Force { get; set; }
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == "Pipeline")
+        switch (ParameterSetName)
         {
-            _piped.AddRange(InputObject);
-            return;
+            case "Pipeline":
+                Guarded(() => _piped.AddRange(InputObject.Select(b => (b.StoreSpec as StoreSpec ?? BuildStoreSpec(b.Store), b.Hub, b.BackupId))));
+                return;
+            case "Id":
+                Guarded(() => _piped.Add((BuildStoreSpec(Store), RequireHub(Hub), BackupId)));
+                return;
+            default:
+                Guarded(() => Run(BuildStoreSpec(Store), Hub, null));
+                return;
         }
-
-        Guarded(() => Run(BuildStoreSpec(Store), HubFromSettings(Hub), null));
     }
 
     protected override void EndProcessing()
     {
-        if (ParameterSetName != "Pipeline" || _piped.Count == 0)
+        // One plan per store and hub, over that hub's full history; each acts only on the piped backups. A failure of
+        // one hub's plan is written as an error and the next hub is still processed.
+        foreach (var byStore in _piped.GroupBy(b => b.Spec.Uri, StringComparer.Ordinal))
         {
-            return;
-        }
-
-        Guarded(() =>
-        {
-            foreach (var byStore in _piped.GroupBy(b => b.Store, StringComparer.Ordinal))
+            var spec = byStore.First().Spec;
+            foreach (var hub in byStore.Select(b => b.Hub).Distinct(StringComparer.Ordinal))
             {
-                var first = byStore.First();
-                var spec = first.StoreSpec as StoreSpec ?? BuildStoreSpec(first.Store);
-                foreach (var hub in byStore.Select(b => b.Hub).Distinct(StringComparer.Ordinal))
-                {
-                    Run(spec, hub, byStore.Where(b => b.Hub == hub).Select(b => b.BackupId).ToHashSet(StringComparer.Ordinal));
-                }
+                Guarded(() => Run(spec, hub, byStore.Where(b => b.Hub == hub).Select(b => b.BackupId).ToHashSet(StringComparer.Ordinal)));
             }
-        });
+        }
     }
 
     private void Run(StoreSpec spec, string? hub, HashSet<string>? only)
     {
         var policy = BuildPolicy();
-        var trustedPaths = PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners");
+        var trustedPaths = ResolvePaths(TrustedSignerKeyPath);
         var trusted = trustedPaths.Length > 0 ? KeyFiles.LoadPublic(trustedPaths, "trusted signer key") : null;
         var request = new RetentionRequest
         {
             Policy = policy,
             Hub = hub,
             TrustedSigners = trusted,
-            IncompleteGracePeriod = IncompleteGracePeriod ?? TimeSpan.FromDays(1),
+            IncompleteGracePeriod = IncompleteGracePeriod?.ToTimeSpan("-IncompleteGracePeriod") ?? TimeSpan.FromDays(1),
         };
         WriteVerbose($"Retention policy: {policy}.");
         var (plan, location) = RunEngine(async (log, ct) =>
@@ -213,12 +224,12 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
             {
                 Hub = item.Backup.Hub,
                 BackupId = item.Backup.BackupId,
-                Created = item.Backup.Created.UtcDateTime,
+                Created = Mapper.Local(item.Backup.Created),
                 Action = action,
-                Reasons = reasons,
+                Reasons = new(reasons),
                 Status = item.Backup.IsComplete ? "Complete" : item.Backup.IsRunning ? "Running" : "Incomplete",
-                Size = item.Backup.StoredBytes,
-                LockedUntil = item.Backup.LockedUntil?.UtcDateTime,
+                StoredSize = item.Backup.StoredBytes,
+                LockedUntil = Mapper.Local(item.Backup.LockedUntil),
                 Error = error,
                 Store = location,
             });
@@ -227,36 +238,40 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
 
     private RetentionPolicy BuildPolicy()
     {
-        int? I(int? p, string key) => p ?? Settings.GetInt("Retention." + key);
-        RetentionDuration? D(string? p, string key) => (p ?? Settings.GetString("Retention." + key)) is { } s ? RetentionDuration.Parse(s) : null;
-        var tz = TimeZone ?? Settings.GetString("Retention.TimeZone");
+        // The parameters already hold the Retention.* settings where not given (HubStoreCmdletBase.ApplySettings).
+        static RetentionDuration? D(HubDuration? d, string name) => d?.ToRetentionDuration("-" + name);
+        var tz = TimeZone;
         var policy = new RetentionPolicy
         {
-            KeepLast = I(KeepLast, nameof(KeepLast)),
-            KeepHourly = I(KeepHourly, nameof(KeepHourly)),
-            KeepDaily = I(KeepDaily, nameof(KeepDaily)),
-            KeepWeekly = I(KeepWeekly, nameof(KeepWeekly)),
-            KeepMonthly = I(KeepMonthly, nameof(KeepMonthly)),
-            KeepYearly = I(KeepYearly, nameof(KeepYearly)),
+            KeepLast = KeepLast,
+            KeepHourly = KeepHourly,
+            KeepDaily = KeepDaily,
+            KeepWeekly = KeepWeekly,
+            KeepMonthly = KeepMonthly,
+            KeepYearly = KeepYearly,
             KeepWithin = D(KeepWithin, nameof(KeepWithin)),
             KeepWithinHourly = D(KeepWithinHourly, nameof(KeepWithinHourly)),
             KeepWithinDaily = D(KeepWithinDaily, nameof(KeepWithinDaily)),
             KeepWithinWeekly = D(KeepWithinWeekly, nameof(KeepWithinWeekly)),
             KeepWithinMonthly = D(KeepWithinMonthly, nameof(KeepWithinMonthly)),
             KeepWithinYearly = D(KeepWithinYearly, nameof(KeepWithinYearly)),
-            KeepTags = KeepLabel ?? Settings.GetStrings("Retention.KeepLabel"),
+            KeepTags = KeepLabel ?? [],
             TimeZone = tz is null ? TimeZoneInfo.Utc : FindZone(tz),
         };
 
         var keepParameters = MyInvocation.BoundParameters.Keys.Where(k => k.StartsWith("Keep", StringComparison.Ordinal)).ToList();
-        var keepSettings = Settings.GetTable("Retention") is { } table && table.Keys.Cast<object>().Any(k => k.ToString()!.StartsWith("Keep", StringComparison.OrdinalIgnoreCase));
-        if (UseRunbookPolicy.IsPresent && keepParameters.Count > 0)
+        // Keep* properties hold the parameters, else the Retention.Keep* settings (merged by ApplySettings).
+        var anyKeep = new object?[] { KeepLast, KeepHourly, KeepDaily, KeepWeekly, KeepMonthly, KeepYearly, KeepWithin, KeepWithinHourly, KeepWithinDaily,
+            KeepWithinWeekly, KeepWithinMonthly, KeepWithinYearly, KeepLabel }.Any(v => v is not null);
+        var runbookGiven = MyInvocation.BoundParameters.ContainsKey(nameof(UseRunbookPolicy)) && UseRunbookPolicy.IsPresent;
+        if (runbookGiven && keepParameters.Count > 0)
         {
             throw new HubDrException("RetentionPolicyConflict", HubErrorCategory.InvalidArgument,
                 $"-UseRunbookPolicy and -{string.Join(", -", keepParameters)} were both given. Use either the runbook's policy or your own -Keep* rules.");
         }
 
-        if (UseRunbookPolicy.IsPresent || (keepParameters.Count == 0 && !keepSettings && (Settings.GetBool("Retention.UseRunbookPolicy") ?? false)))
+        // -UseRunbookPolicy, or Retention.UseRunbookPolicy in the settings when no Keep* rule is given anywhere.
+        if (runbookGiven || (!anyKeep && UseRunbookPolicy.IsPresent))
         {
             var d = RetentionPolicy.RunbookDefault;
             return new RetentionPolicy
@@ -268,7 +283,7 @@ public sealed class RemoveExpiredHubBackupCommand : HubStoreCmdletBase
             };
         }
 
-        if (keepParameters.Count == 0 && !keepSettings)
+        if (!anyKeep)
         {
             throw new HubDrException("RetentionPolicyMissing", HubErrorCategory.InvalidArgument,
                 "No retention policy was given, so nothing was removed. Give -Keep* rules (e.g. -KeepDaily 14 -KeepWeekly 12 -KeepMonthly 12), " +

@@ -18,31 +18,35 @@ namespace HubDr.Cmdlets;
 [OutputType(typeof(HubRestoreResult))]
 public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
 {
-    /// <summary>A HubBackup (Get-HubBackup) or HubSignatureResult (Test-HubBackupSignature).</summary>
+    /// <summary>A HubBackup (Get-HubBackup), a HubSignatureResult (Test-HubBackupSignature), or any object with Hub and BackupId (and Store) properties, e.g. an Import-Csv row.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "InputObject")]
     public PSObject InputObject { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Id")]
-    public string Store { get; set; } = "";
+    /// <summary>The store (or the Store setting). With a piped HubBackup the backup's own store is used.</summary>
+    [Parameter(Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = "InputObject")]
+    [HubSetting("Store")]
+    public string? Store { get; set; }
 
-    [Parameter(ParameterSetName = "Id")]
-
+    [Parameter(ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [HubSetting("Hub")]
     [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }
 
-    [Parameter(Mandatory = true, ParameterSetName = "Id")]
-
+    [Parameter(Mandatory = true, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(BackupIdCompleter))]
     public string BackupId { get; set; } = "";
 
     /// <summary>Target database: SQLite file path, or a PostgreSQL/MySQL connection string (no password). Omit to restore files only.</summary>
     [Parameter]
     [Alias("TargetConnectionString")]
+    [HubSetting("RestoreTarget.ConnectionString")]
     public string? Target { get; set; }
 
     /// <summary>Engine of the target; defaults to the backup's engine.</summary>
     [Parameter]
     [ValidateSet("sqlite", "postgres", "postgresql", "mysql", "mariadb")]
+    [HubSetting("RestoreTarget.Engine")]
     public string? TargetEngine { get; set; }
 
     [Parameter]
@@ -51,28 +55,29 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
 
     /// <summary>Folder that receives config/, manifests/ and keys/ (must be empty unless -Force).</summary>
     [Parameter]
+    [HubSetting("RestoreTarget.FilesPath")]
     public string? FilesPath { get; set; }
 
     /// <summary>Secret key files (or a key folder) — current and retired keys; the right one is found by key id.</summary>
     [Parameter]
+    [HubSetting("Keys.SecretKeys")]
     public string[]? SecretKeyPath { get; set; }
 
     [Parameter]
     public SecureString? Passphrase { get; set; }
 
     [Parameter]
+    [HubSetting("Keys.TrustedSigners")]
     public string[]? TrustedSignerKeyPath { get; set; }
 
     /// <summary>E.g. 'hub-cli import-config --input {path}', run after the files are restored.</summary>
     [Parameter]
+    [HubSetting("RestoreTarget.ImportCommand")]
     public string? ImportCommand { get; set; }
 
     [Parameter]
+    [HubSetting("RestoreTarget.ToolPath")]
     public string? ToolPath { get; set; }
-
-    [Parameter]
-    [ValidateRange(1, 64)]
-    public int? Jobs { get; set; }
 
     /// <summary>Keep ownership and grants (PostgreSQL); by default they are skipped so a clean environment without the source roles restores.</summary>
     [Parameter]
@@ -87,20 +92,26 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
         Guarded(() =>
         {
             var (spec, hub, id, backup) = ResolveBackup();
-            var trusted = KeyFiles.LoadPublic(PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners"), "trusted signer key");
-            var secretPaths = PathsOrSetting(SecretKeyPath, "Keys.SecretKeys");
-            var secrets = KeyFiles.LoadSecret(secretPaths, "secret (decryption) key");
+            var listing = RunEngine(async (_, ct) =>
+            {
+                await using var store = StoreFactory.Create(spec);
+                await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
+                await RequireBackupAsync(store, hub, id, ct).ConfigureAwait(false);
+                return await CatalogService.GetAsync(store, hub, id, ct).ConfigureAwait(false);
+            });
+            var trusted = KeyFiles.LoadPublic(ResolvePaths(TrustedSignerKeyPath), "trusted signer key");
+            var secrets = KeyFiles.LoadSecret(ResolvePaths(SecretKeyPath), "secret (decryption) key");
 
             DatabaseSpec? db = null;
-            var target = Target ?? Settings.GetString("RestoreTarget.ConnectionString");
-            if (target is not null)
+            if (Target is not null)
             {
-                var engine = TargetEngine ?? Settings.GetString("RestoreTarget.Engine") ?? backup?.Engine
+                var engine = TargetEngine ?? backup?.Engine ?? listing?.Catalog?.Engine
                     ?? throw new HubDrException("DatabaseNotSpecified", HubErrorCategory.InvalidArgument, "Pass -TargetEngine (the backup's engine is not known here).");
-                db = DatabaseParameters.Build(Settings, "RestoreTarget", engine, target, TargetCredential, ToolPath, null, Jobs, ResolvePath);
+                db = DatabaseParameters.Build("RestoreTarget", engine, Target, TargetCredential, ToolPath is null ? null : ResolvePath(ToolPath), null,
+                    FromSettings(nameof(Target)) ? Settings.ResolvePath : ResolvePath);
             }
 
-            var files = FilesPath is not null ? ResolvePath(FilesPath) : Settings.GetPath("RestoreTarget.FilesPath");
+            var files = FilesPath is not null ? ResolvePath(FilesPath) : null;
             if (db is null && files is null)
             {
                 throw new HubDrException("RestoreTargetMissing", HubErrorCategory.InvalidArgument, "Nothing to restore into: pass -Target (database) and/or -FilesPath (config and manifests).");
@@ -127,8 +138,8 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
                     Database = db,
                     FilesTarget = files,
                     Force = Force.IsPresent,
-                    ImportCommand = ImportCommand ?? Settings.GetString("RestoreTarget.ImportCommand"),
-                    Options = new RestoreOptions { NoOwner = !KeepOwnership.IsPresent, Jobs = db?.Jobs ?? 1 },
+                    ImportCommand = ImportCommand,
+                    Options = new RestoreOptions { NoOwner = !KeepOwnership.IsPresent },
                 };
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 RestoreOutcome o;
@@ -150,17 +161,17 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
                     DatabaseEngine = db?.Engine,
                     DatabaseTarget = db is null ? null : DatabaseParameters.Display(db),
                     FilesPath = o.FilesTarget,
-                    FilesRestored = o.FilesRestored.ToArray(),
+                    FilesRestored = new(o.FilesRestored),
                     SignerFingerprint = o.Verification.SignerFingerprint ?? "",
                     DecryptedWithKey = o.DecryptedWithKey,
                     RowCountsMatch = o.RowCountsMatch,
-                    RowCounts = o.RowCounts.Select(r => new HubRowCount { Table = r.Table, Expected = r.Expected, Actual = r.Actual }).ToArray(),
-                    IntegrityProblems = o.IntegrityProblems.ToArray(),
-                    VerifyDuration = o.VerifyDuration,
-                    RestoreDuration = o.RestoreDuration,
-                    CheckDuration = o.CheckDuration,
-                    Duration = o.Duration,
-                    BackupCreated = o.Manifest.CreatedUtc.UtcDateTime,
+                    RowCounts = new(o.RowCounts.Select(r => new HubRowCount { Table = r.Table, Expected = r.Expected, Actual = r.Actual })),
+                    IntegrityProblems = new(o.IntegrityProblems),
+                    VerifySeconds = o.VerifyDuration.TotalSeconds,
+                    RestoreSeconds = o.RestoreDuration.TotalSeconds,
+                    CheckSeconds = o.CheckDuration.TotalSeconds,
+                    DurationSeconds = o.Duration.TotalSeconds,
+                    BackupCreated = Mapper.Local(o.Manifest.CreatedUtc),
                 };
                 if (!result.Succeeded)
                 {
@@ -184,8 +195,7 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
     {
         if (ParameterSetName == "Id")
         {
-            var hub = HubFromSettings(Hub) ?? throw new HubDrException("HubNameMissing", HubErrorCategory.InvalidArgument, "Pass -Hub (or set Hub in the settings file).");
-            return (BuildStoreSpec(Store), hub, BackupId, null);
+            return (BuildStoreSpec(Store), RequireHub(Hub), BackupId, null);
         }
 
         switch (InputObject.BaseObject)
@@ -198,8 +208,15 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
             case HubSignatureResult s:
                 return (s.Backup?.StoreSpec as StoreSpec ?? BuildStoreSpec(s.Store), s.Hub, s.BackupId, s.Backup);
             default:
+                // Any object naming a backup by property (an Import-Csv row of Store, Hub, BackupId).
+                string? Property(string name) => InputObject.Properties[name]?.Value?.ToString() is { Length: > 0 } v ? v : null;
+                if (Property("BackupId") is { } backupId)
+                {
+                    return (BuildStoreSpec(Property("Store") ?? Store), RequireHub(Property("Hub") ?? Hub), backupId, null);
+                }
+
                 throw new HubDrException("InputObjectInvalid", HubErrorCategory.InvalidArgument,
-                    $"Restore-HubBackup takes a HubBackup (Get-HubBackup) or a HubSignatureResult (Test-HubBackupSignature), not {InputObject.BaseObject?.GetType().Name ?? "null"}.");
+                    $"Restore-HubBackup takes a HubBackup (Get-HubBackup), a HubSignatureResult (Test-HubBackupSignature) or an object with Hub and BackupId properties, not {InputObject.BaseObject?.GetType().Name ?? "null"}.");
         }
     }
 }

@@ -18,16 +18,20 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "Backup")]
     public HubBackup InputObject { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Id")]
-    public string Store { get; set; } = "";
+    /// <summary>The store (or the Store setting). With a piped HubBackup the backup's own store is used.</summary>
+    // By property name ONLY in the "Id" set: PowerShell first tries to bind a piped object within the default set, and a
+    // Store/Hub bound there would keep an object with a BackupId (an Import-Csv row) out of the "Id" set.
+    [Parameter(Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = "Backup")]
+    [HubSetting("Store")]
+    public string? Store { get; set; }
 
     [Parameter(ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
-
+    [HubSetting("Hub")]
     [ArgumentCompleter(typeof(HubNameCompleter))]
     public string? Hub { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
-
     [ArgumentCompleter(typeof(BackupIdCompleter))]
     public string BackupId { get; set; } = "";
 
@@ -38,6 +42,7 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
 
     /// <summary>Public key files (or a folder) of the signers you trust. Required (or Keys.TrustedSigners in the settings).</summary>
     [Parameter]
+    [HubSetting("Keys.TrustedSigners")]
     public string[]? TrustedSignerKeyPath { get; set; }
 
     /// <summary>Return only $true/$false.</summary>
@@ -48,8 +53,7 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
     {
         Guarded(() =>
         {
-            var trustedPaths = PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners");
-            var trusted = KeyFiles.LoadPublic(trustedPaths, "trusted signer key");
+            var trusted = KeyFiles.LoadPublic(ResolvePaths(TrustedSignerKeyPath), "trusted signer key");
             StoreSpec spec;
             string hub;
             string id;
@@ -67,7 +71,7 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
                     break;
                 default:
                     spec = BuildStoreSpec(Store);
-                    hub = HubFromSettings(Hub) ?? throw new HubDrException("HubNameMissing", HubErrorCategory.InvalidArgument, "Pass -Hub (or set Hub in the settings file).");
+                    hub = RequireHub(Hub);
                     id = BackupId;
                     break;
             }
@@ -76,6 +80,7 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
             {
                 await using var store = StoreFactory.Create(spec);
                 await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
+                await RequireBackupAsync(store, hub, id, ct).ConfigureAwait(false);
                 return (await VerifyService.VerifyAsync(store, ObjectLayout.ValidateHub(hub), id, trusted, log, ct).ConfigureAwait(false), store.Location);
             });
 

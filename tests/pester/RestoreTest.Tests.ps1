@@ -56,7 +56,7 @@ Describe 'operator checks' {
         ($result.Steps | Where-Object Kind -eq 'http').Name -join ' ' | Should -Match 'transaction'
         $result.RtoMet | Should -BeTrue
         $result.RpoMet | Should -BeTrue
-        $result.TimeToOperable | Should -BeLessThan ([timespan]::FromMinutes(5))
+        $result.TimeToOperableSeconds | Should -BeLessThan 300
     }
 
     It 'archives a JSON and a JUnit report in the store' {

@@ -48,7 +48,7 @@ Describe 'S3-compatible store' {
         $b.Store | Should -Be "s3://$bucket/prod"
         $listed = Get-HubBackup @s3 -Hub contoso -Latest
         $listed.BackupId | Should -Be $b.BackupId
-        $listed.Size | Should -BeGreaterThan 0
+        $listed.StoredSize | Should -BeGreaterThan $listed.ArchiveSize
         ($listed | Test-HubBackupSignature -TrustedSignerKeyPath $keys.Ops.PublicKeyPath).IsValid | Should -BeTrue
         $target = Join-Path $work 's3-restored.db'
         $r = $listed | Test-HubBackupSignature -TrustedSignerKeyPath $keys.Ops.PublicKeyPath | Restore-HubBackup -Target $target @keyArgs

@@ -15,6 +15,8 @@ function Invoke-ChildPwsh {
     $file = Join-Path ([IO.Path]::GetTempPath()) ("hubdr-child-" + [guid]::NewGuid().ToString('N') + '.ps1')
     Set-Content -LiteralPath $file -Value $Script
     $saved = @{}
+    # Plain text: an error message with ANSI colours would end up in the JUnit report, which XML cannot hold.
+    if (-not $Environment.ContainsKey('NO_COLOR')) { $Environment = $Environment.Clone(); $Environment['NO_COLOR'] = '1' }
     try {
         foreach ($k in $Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $Environment[$k]) }
         $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $file 2>&1
@@ -116,15 +118,29 @@ function Invoke-Gpg {
 
 
 function Get-HubError {
-    <# Runs a script block that must fail; returns its ErrorRecord (terminating or non-terminating). #>
+    <#
+        Runs a script block that must fail; returns its first ErrorRecord, terminating (thrown) or non-terminating
+        (written to the error stream: per-item failures are non-terminating since the cmdlets follow PowerShell's rule).
+    #>
     param([Parameter(Mandatory)][scriptblock] $ScriptBlock)
+    $first = $null
     try {
-        & $ScriptBlock -ErrorAction Stop | Out-Null
+        & $ScriptBlock 2>&1 | ForEach-Object { if ($null -eq $first -and $_ -is [System.Management.Automation.ErrorRecord]) { $first = $_ } }
     }
     catch {
         return $_
     }
+    if ($first) { return $first }
     throw 'Expected an error, but the command succeeded.'
+}
+
+function Get-HubOutcome {
+    <# Runs a script block and returns its output objects and its non-terminating ErrorRecords, separately (a terminating error is thrown). #>
+    param([Parameter(Mandatory)][scriptblock] $ScriptBlock)
+    $objects = [System.Collections.Generic.List[object]]::new()
+    $errors = [System.Collections.Generic.List[System.Management.Automation.ErrorRecord]]::new()
+    & $ScriptBlock 2>&1 | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { $errors.Add($_) } else { $objects.Add($_) } }
+    [pscustomobject]@{ Objects = $objects.ToArray(); Errors = $errors.ToArray() }
 }
 
 function Assert-HubError {

@@ -6,12 +6,14 @@ namespace HubDr.Cmdlets.Infrastructure;
 
 internal static class DatabaseParameters
 {
-    /// <summary>Builds a DatabaseSpec from parameters, falling back to a settings table ("Database" or "RestoreTarget").</summary>
-    public static DatabaseSpec Build(HubSettings settings, string section, string? engine, string? connectionString, PSCredential? credential,
-        string? toolPath, string? dumpFormat, int? jobs, Func<string, string> resolvePath)
+    /// <summary>
+    /// Builds a DatabaseSpec from parameters (already merged with the settings <paramref name="section"/>). A SQLite
+    /// path is resolved with <paramref name="resolvePath"/>: against $PWD for a parameter, against the settings file's
+    /// folder for a value from the settings.
+    /// </summary>
+    public static DatabaseSpec Build(string section, string? engine, string? connectionString, PSCredential? credential,
+        string? toolPath, string? dumpFormat, Func<string, string> resolvePath)
     {
-        engine ??= settings.GetString(section + ".Engine");
-        connectionString ??= settings.GetString(section + ".ConnectionString");
         if (engine is null || connectionString is null)
         {
             throw new HubDrException("DatabaseNotSpecified", HubErrorCategory.InvalidArgument,
@@ -29,13 +31,12 @@ internal static class DatabaseParameters
             Engine = normalized,
             ConnectionString = connectionString,
             Credential = credential?.GetNetworkCredential(),
-            ToolPath = toolPath ?? settings.GetPath(section + ".ToolPath"),
-            DumpFormat = dumpFormat ?? settings.GetString(section + ".DumpFormat"),
-            Jobs = jobs ?? settings.GetInt(section + ".Jobs") ?? 1,
+            ToolPath = toolPath,
+            DumpFormat = dumpFormat,
         };
     }
 
-    /// <summary>SQLite accepts a bare path or "Data Source=path"; relative paths resolve against $PWD.</summary>
+    /// <summary>SQLite accepts a bare path or "Data Source=path"; relative paths resolve with the given resolver.</summary>
     private static string SqlitePath(string cs, Func<string, string> resolvePath)
     {
         const string key = "Data Source=";

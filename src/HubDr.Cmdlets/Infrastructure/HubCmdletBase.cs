@@ -40,19 +40,65 @@ public abstract class HubCmdletBase : PSCmdlet
     }
 
     /// <summary>
-    /// Runs <paramref name="body"/>; any failure becomes a terminating, typed ErrorRecord. ThrowTerminatingError
-    /// itself surfaces as PipelineStoppedException, which passes through untouched.
+    /// Runs the work for one pipeline item (PowerShell's rule, see <see cref="ErrorScope"/>): a failure about this item
+    /// is written as a non-terminating error and the cmdlet goes on with the next item; a failure that makes every
+    /// further item pointless (bad parameters or settings, store unreachable, keys unusable) is terminating.
+    /// ThrowTerminatingError itself surfaces as PipelineStoppedException, which passes through untouched.
     /// </summary>
     protected void Guarded(Action body)
     {
         try
         {
+            BeforeItem();
             body();
         }
         catch (Exception e) when (IsFailure(e))
         {
-            ThrowHubError(e);
+            if (ErrorScope.IsTerminating(e))
+            {
+                ThrowHubError(e);
+            }
+
+            WriteHubError(e);
         }
+    }
+
+    /// <summary>Runs before each item's work inside <see cref="Guarded"/> (settings are merged here).</summary>
+    protected virtual void BeforeItem()
+    {
+    }
+
+    /// <summary>
+    /// ValidateSet compares case-insensitively, so "-Algorithm RSA3072" passes it: every bound ValidateSet value is
+    /// replaced by the set's own spelling before any code parses it.
+    /// </summary>
+    protected override void BeginProcessing()
+    {
+        foreach (var name in MyInvocation.BoundParameters.Keys.ToList())
+        {
+            var prop = GetType().GetProperty(name);
+            if (prop is not null && Canonical(prop, prop.GetValue(this)) is { } canonical)
+            {
+                prop.SetValue(this, canonical);
+            }
+        }
+    }
+
+    /// <summary>The ValidateSet spelling of a value (string or string[]), or null when the property has no ValidateSet.</summary>
+    internal static object? Canonical(System.Reflection.PropertyInfo prop, object? value)
+    {
+        if (prop.GetCustomAttributes(typeof(ValidateSetAttribute), true).FirstOrDefault() is not ValidateSetAttribute set)
+        {
+            return null;
+        }
+
+        string Fix(string v) => set.ValidValues.FirstOrDefault(x => string.Equals(x, v, StringComparison.OrdinalIgnoreCase)) ?? v;
+        return value switch
+        {
+            string s => Fix(s),
+            string[] a => a.Select(Fix).ToArray(),
+            _ => null,
+        };
     }
 
     protected static bool IsFailure(Exception e) =>

@@ -3,9 +3,13 @@ using HubDr.Engine.Stores;
 
 namespace HubDr.Cmdlets.Infrastructure;
 
-/// <summary>Engine results → the public output types.</summary>
+/// <summary>Engine results → the public output types. Times are DateTimeOffset in local time (the zone is shown and comparisons are exact).</summary>
 internal static class Mapper
 {
+    public static DateTimeOffset Local(DateTimeOffset t) => t.ToLocalTime();
+
+    public static DateTimeOffset? Local(DateTimeOffset? t) => t?.ToLocalTime();
+
     public static HubBackup ToHubBackup(BackupListing b, string location, StoreSpec spec)
     {
         var c = b.Catalog;
@@ -13,9 +17,10 @@ internal static class Mapper
         {
             BackupId = b.BackupId,
             Hub = b.Hub,
-            Created = b.Created.UtcDateTime,
+            Created = Local(b.Created),
             Status = b.IsComplete ? "Complete" : b.IsRunning ? "Running" : "Incomplete",
-            Size = b.StoredBytes,
+            ArchiveSize = c?.ArchiveSize ?? 0,
+            StoredSize = b.StoredBytes,
             Engine = c?.Engine,
             ServerVersion = c?.ServerVersion,
             Compression = c?.Compression,
@@ -23,28 +28,35 @@ internal static class Mapper
             TableCount = c?.TableCount ?? 0,
             RowCount = c?.RowCount ?? 0,
             SignerFingerprint = c?.SignerFingerprint,
-            RecipientKeyIds = c?.RecipientKeyIds.ToArray() ?? [],
+            RecipientKeyIds = new(c?.RecipientKeyIds),
             Store = location,
             Archive = c is null ? null : ObjectLayout.Folder(b.Hub, b.BackupId) + c.Archive,
             ArchiveSha256 = c?.ArchiveSha256,
-            LockedUntil = b.LockedUntil?.UtcDateTime,
+            LockedUntil = Local(b.LockedUntil),
             LegalHold = b.LegalHold,
-            Labels = c?.Labels.ToArray() ?? [],
+            Labels = new(c?.Labels),
             ToolVersion = c?.ToolVersion ?? "",
             StoreSpec = spec,
         };
     }
 
-    public static HubBackup ToHubBackup(BackupOutcome o, StoreSpec spec)
+    /// <summary>A new backup: from its listing when the store returned one (so every size means what Get-HubBackup shows), else from the outcome.</summary>
+    public static HubBackup ToHubBackup(BackupOutcome o, BackupListing? listing, StoreSpec spec)
     {
+        if (listing is { IsComplete: true })
+        {
+            return ToHubBackup(listing, o.StoreLocation, spec);
+        }
+
         var c = o.Catalog;
         return new HubBackup
         {
             BackupId = c.BackupId,
             Hub = c.Hub,
-            Created = c.CreatedUtc.UtcDateTime,
+            Created = Local(c.CreatedUtc),
             Status = "Complete",
-            Size = c.ArchiveSize,
+            ArchiveSize = c.ArchiveSize,
+            StoredSize = c.ArchiveSize,
             Engine = c.Engine,
             ServerVersion = c.ServerVersion,
             Compression = c.Compression,
@@ -52,12 +64,12 @@ internal static class Mapper
             TableCount = c.TableCount,
             RowCount = c.RowCount,
             SignerFingerprint = c.SignerFingerprint,
-            RecipientKeyIds = c.RecipientKeyIds.ToArray(),
+            RecipientKeyIds = new(c.RecipientKeyIds),
             Store = o.StoreLocation,
             Archive = ObjectLayout.Folder(c.Hub, c.BackupId) + c.Archive,
             ArchiveSha256 = c.ArchiveSha256,
-            LockedUntil = c.RetainUntil?.UtcDateTime,
-            Labels = c.Labels.ToArray(),
+            LockedUntil = Local(c.RetainUntil),
+            Labels = new(c.Labels),
             ToolVersion = c.ToolVersion,
             StoreSpec = spec,
         };
@@ -72,10 +84,10 @@ internal static class Mapper
         Reason = v.Reason,
         SignerFingerprint = v.SignerFingerprint,
         SignerKeyId = v.SignerKeyId,
-        SignedAt = v.SignedAt?.UtcDateTime,
+        SignedAt = Local(v.SignedAt),
         BytesVerified = v.BytesRead,
         ArchiveSha256 = v.ArchiveSha256,
-        Duration = v.Duration,
+        DurationSeconds = v.Duration.TotalSeconds,
         Store = location,
         Backup = backup,
     };

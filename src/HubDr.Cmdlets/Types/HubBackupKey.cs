@@ -9,7 +9,10 @@ public sealed class HubBackupKey
     public string? EncryptionKeyId { get; init; }
     public string UserId { get; init; } = "";
     public string Algorithm { get; init; } = "";
-    public DateTime Created { get; init; }
+
+    /// <summary>Creation time, with its offset (shown in local time).</summary>
+    public DateTimeOffset Created { get; init; }
+
     public string PublicKeyPath { get; init; } = "";
     public string SecretKeyPath { get; init; } = "";
     public string? KeyMetadataPath { get; init; }

@@ -13,10 +13,10 @@ public sealed class HubSignatureResult
     public string Reason { get; init; } = "";
     public string? SignerFingerprint { get; init; }
     public string? SignerKeyId { get; init; }
-    public DateTime? SignedAt { get; init; }
+    public DateTimeOffset? SignedAt { get; init; }
     public long BytesVerified { get; init; }
     public string? ArchiveSha256 { get; init; }
-    public TimeSpan Duration { get; init; }
+    public double DurationSeconds { get; init; }
     public string Store { get; init; } = "";
 
     /// <summary>The backup that was checked.</summary>

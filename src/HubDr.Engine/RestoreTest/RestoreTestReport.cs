@@ -43,6 +43,13 @@ public sealed class RestoreTestReport
     public DateTimeOffset StartedUtc { get; set; }
     public DateTimeOffset FinishedUtc { get; set; }
     public bool Passed { get; set; }
+
+    /// <summary>"Passed", "Passed (database only)" (the application was not started or smoke-tested) or "Failed".</summary>
+    public string Verdict { get; set; } = "";
+
+    /// <summary>True when no service was started: the smoke tests did not run.</summary>
+    public bool DatabaseOnly { get; set; }
+
     public string? SignatureStatus { get; set; }
     public string? StagingEngine { get; set; }
     public string? BaseUrl { get; set; }
