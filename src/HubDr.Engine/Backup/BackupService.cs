@@ -82,59 +82,9 @@ public static class BackupService
         {
             await using (var upload = await store.BeginUploadAsync(archiveKey, request.WriteOptions, ct).ConfigureAwait(false))
             {
-                // Counts only: the signing stream's SHA-256 is also the archive's SHA-256 for the catalog.
-                using var hashing = new HashingStream(upload.Content, leaveOpen: true, onProgress: progress.Report, computeSha256: false);
-                using var signing = new SigningStream(hashing, signingKeys, signer.Fingerprint, request.SigningPassphrase, leaveOpen: true);
-                var encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
-                // Two cores: dump + tar + compression on this thread; encryption, signing, hashing and upload on another.
-                using var stage = new PipelineStageStream(encrypt, ct: ct);
-                var compress = compressor.Compress(stage, request.CompressionLevel);
-                using (var tar = new ArchiveWriter(compress, created, request.PartSize))
-                {
-                    var header = new BackupHeader { BackupId = backupId, Hub = hub, CreatedUtc = created, ToolVersion = ToolVersion, Engine = dbInfo.Engine, Compression = compressor.Name };
-                    manifest.Entries.Add(Entry(tar.AddBytes("backup-info.json", HubJson.Serialize(header)), "header"));
-                    foreach (var f in collected)
-                    {
-                        manifest.Entries.Add(Entry(tar.AddBytes(f.ArchiveName, f.Content), f.Kind));
-                    }
-
-                    if (keyMetadata is not null)
-                    {
-                        manifest.Entries.Add(Entry(tar.AddBytes("keys/keys.json", keyMetadata), "keys"));
-                    }
-
-                    log.Verbose("Dumping the database into the archive.");
-                    ChunkedEntryStream chunked;
-                    using (chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat)))
-                    {
-                        dump = await engine.DumpAsync(chunked, null, ct).ConfigureAwait(false);
-                    }
-
-                    manifest.DumpCompletedUtc = DateTimeOffset.UtcNow;
-                    manifest.Database = new ManifestDatabase
-                    {
-                        Engine = dump.Engine,
-                        ServerVersion = dump.ServerVersion,
-                        Database = dump.Database,
-                        Format = dump.Format,
-                        Entry = DumpEntryName(engine.Name, request.Database.DumpFormat),
-                        Size = chunked.TotalLength,
-                        Parts = chunked.Parts.Select(p => Entry(p, "dump")).ToList(),
-                        RowCounts = new SortedDictionary<string, long>(dump.RowCounts.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
-                        Details = new SortedDictionary<string, string>(dump.Details.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
-                    };
-                    manifest.RedactedNames = redactor.RedactedNames.ToList();
-                    tar.AddBytes("manifest.json", HubJson.Serialize(manifest));
-                    tar.Finish();
-                }
-
-                compress.Dispose();
-                stage.Complete();
-                encrypt.Dispose();
-                signing.Flush();
-                archiveSignature = signing.FinishSignature();
-                archiveSha = signing.DataSha256!;
-                archiveSize = hashing.BytesProcessed;
+                (archiveSignature, archiveSha, archiveSize, dump) = await WriteArchiveAsync(
+                    request, upload.Content, compressor, engine, dbInfo, collected, keyMetadata, redactor, signingKeys, signer,
+                    recipients, hub, backupId, created, manifest, progress, log, ct).ConfigureAwait(false);
                 await upload.CompleteAsync(ct).ConfigureAwait(false);
                 written.Add(archiveKey);
             }
@@ -202,6 +152,106 @@ public static class BackupService
         finally
         {
             progress.Complete();
+        }
+    }
+
+    /// <summary>
+    /// The streaming pass: tar → compress → (stage hand-off) → encrypt → sign → hash → <paramref name="uploadContent"/>.
+    /// On ANY failure every stage is torn down before the exception leaves: the stage hand-off task is stopped, the
+    /// zstd context (and its worker threads, which are foreground threads and would keep the process alive) is freed,
+    /// the encryptor is closed, and nothing more is written to the upload (which the caller then aborts).
+    /// </summary>
+    private static async Task<(byte[] Signature, string Sha256, long Size, DumpResult Dump)> WriteArchiveAsync(
+        BackupRequest request, Stream uploadContent, ICompressor compressor, IDatabaseEngine engine, DatabaseInfo dbInfo,
+        IReadOnlyList<CollectedFile> collected, byte[]? keyMetadata, Redactor redactor, OpenPgpKeySet signingKeys, KeyInfo signer,
+        OpenPgpKeySet recipients, string hub, string backupId, DateTimeOffset created, BackupManifest manifest,
+        ProgressThrottle progress, IOperationLog log, CancellationToken ct)
+    {
+        using var gate = new AbandonableStream(uploadContent);
+        // Counts only: the signing stream's SHA-256 is also the archive's SHA-256 for the catalog.
+        using var hashing = new HashingStream(gate, leaveOpen: true, onProgress: progress.Report, computeSha256: false);
+        using var signing = new SigningStream(hashing, signingKeys, signer.Fingerprint, request.SigningPassphrase, leaveOpen: true);
+        Stream? encrypt = null;
+        PipelineStageStream? stage = null;
+        Stream? compress = null;
+        ChunkedEntryStream? chunked = null;
+        try
+        {
+            encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
+            // Two cores: dump + tar + compression on this thread; encryption, signing, hashing and upload on another.
+            stage = new PipelineStageStream(encrypt, ct: ct);
+            compress = compressor.Compress(stage, request.CompressionLevel);
+            DumpResult dump;
+            using (var tar = new ArchiveWriter(compress, created, request.PartSize))
+            {
+                var header = new BackupHeader { BackupId = backupId, Hub = hub, CreatedUtc = created, ToolVersion = ToolVersion, Engine = dbInfo.Engine, Compression = compressor.Name };
+                manifest.Entries.Add(Entry(tar.AddBytes("backup-info.json", HubJson.Serialize(header)), "header"));
+                foreach (var f in collected)
+                {
+                    manifest.Entries.Add(Entry(tar.AddBytes(f.ArchiveName, f.Content), f.Kind));
+                }
+
+                if (keyMetadata is not null)
+                {
+                    manifest.Entries.Add(Entry(tar.AddBytes("keys/keys.json", keyMetadata), "keys"));
+                }
+
+                log.Verbose("Dumping the database into the archive.");
+                chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat));
+                dump = await engine.DumpAsync(chunked, null, ct).ConfigureAwait(false);
+                chunked.Dispose();
+
+                manifest.DumpCompletedUtc = DateTimeOffset.UtcNow;
+                manifest.Database = new ManifestDatabase
+                {
+                    Engine = dump.Engine,
+                    ServerVersion = dump.ServerVersion,
+                    Database = dump.Database,
+                    Format = dump.Format,
+                    Entry = DumpEntryName(engine.Name, request.Database.DumpFormat),
+                    Size = chunked.TotalLength,
+                    Parts = chunked.Parts.Select(p => Entry(p, "dump")).ToList(),
+                    RowCounts = new SortedDictionary<string, long>(dump.RowCounts.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
+                    Details = new SortedDictionary<string, string>(dump.Details.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
+                };
+                manifest.RedactedNames = redactor.RedactedNames.ToList();
+                tar.AddBytes("manifest.json", HubJson.Serialize(manifest));
+                tar.Finish();
+            }
+
+            compress.Dispose();
+            stage.Complete();
+            encrypt.Dispose();
+            signing.Flush();
+            var signature = signing.FinishSignature();
+            return (signature, signing.DataSha256!, hashing.BytesProcessed, dump);
+        }
+        catch
+        {
+            Teardown(gate, chunked, stage, compress, encrypt, log);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Failure path of <see cref="WriteArchiveAsync"/>: cut the upload off first (so no Dispose below can block on the
+    /// store or write into it), stop the hand-off task, then free the compressor and the encryptor. Each step is
+    /// independent; their own errors are secondary to the failure being reported.
+    /// </summary>
+    internal static void Teardown(AbandonableStream gate, ChunkedEntryStream? chunked, PipelineStageStream? stage, Stream? compress, Stream? encrypt, IOperationLog log)
+    {
+        gate.Abandon();
+        chunked?.Abandon();
+        foreach (var (what, disposable) in new (string, IDisposable?)[] { ("pipeline stage", stage), ("compressor", compress), ("encryptor", encrypt) })
+        {
+            try
+            {
+                disposable?.Dispose();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                log.Verbose($"Closing the {what} after the failure: {e.GetType().Name}: {e.Message}");
+            }
         }
     }
 
