@@ -209,3 +209,35 @@ Describe 'A failed backup ends the process (no leaked threads or processes)' {
         }
     }
 }
+
+Describe 'Secret files survive no kill -9' {
+    It 'the pgpass of a killed run is on tmpfs (or the runtime dir), owner-only, and the next run removes it' {
+        $store = Join-Path $work 'store-kill9'
+        $null = New-Item -ItemType Directory $store
+        $child = Start-MidDumpChild -Store $store -Progress { (Get-FolderBytes $store) -gt 1MB }
+        # pg_dump got the passfile through PGPASSFILE (never argv): read it from its environment.
+        $environ = [IO.File]::ReadAllText("/proc/$($child.PgDump)/environ") -split "`0"
+        $passFile = ($environ | Where-Object { $_ -like 'PGPASSFILE=*' }) -replace '^PGPASSFILE=', ''
+        $passFile | Should -Not -BeNullOrEmpty
+        $folder = Split-Path $passFile -Parent
+        (Split-Path $folder -Leaf) | Should -Match "^hubdr-$($child.Process.Id)-[0-9]+-[0-9a-f]{16}$"
+        $base = Split-Path $folder -Parent
+        $expectedBase = if ($env:XDG_RUNTIME_DIR -and (Test-Path $env:XDG_RUNTIME_DIR)) { $env:XDG_RUNTIME_DIR } else { '/dev/shm' }
+        $base | Should -Be $expectedBase
+        (& stat -f -c '%T' $base) | Should -Be 'tmpfs' -Because 'a reboot must clear it'
+        (& stat -c '%a' $folder) | Should -Be '700'
+        (& stat -c '%a' $passFile) | Should -Be '600'
+
+        & kill -9 $child.Process.Id
+        $child.Process.WaitForExit(10000) | Should -BeTrue
+        & kill -9 $child.PgDump 2>$null
+        Test-Path $passFile | Should -BeTrue -Because 'kill -9 gives the process no chance to clean up'
+
+        # The next run (any engine) removes what the dead process left.
+        $db = Join-Path $work 'next.db'
+        New-SampleSqliteHub -Path $db -Rows 5
+        $null = New-HubBackup -Store $store -Hub contoso -DatabaseEngine sqlite -ConnectionString $db -RecipientKeyPath $keys.Ops.PublicKeyPath `
+            -SigningKeyPath $keys.Ops.SecretKeyPath -Passphrase $keys.Passphrase
+        Test-Path $folder | Should -BeFalse -Because 'the owner process is gone, so the folder is stale'
+    }
+}

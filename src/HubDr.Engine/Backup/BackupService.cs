@@ -26,6 +26,7 @@ public static class BackupService
         var clock = Stopwatch.StartNew();
         var hub = ObjectLayout.ValidateHub(request.Hub);
         var compressor = Compressors.Get(request.Compression);
+        PrivateFiles.CleanStaleLeftovers(); // secret files a killed run left behind (docs/engines.md, "Secret files")
 
         // 1. Everything that can fail cheaply fails before the database is touched.
         var recipients = KeyFiles.LoadRecipients(request.RecipientKeys);

@@ -69,6 +69,7 @@ public static class RestoreService
     {
         var total = Stopwatch.StartNew();
         var hub = ObjectLayout.ValidateHub(request.Hub);
+        PrivateFiles.CleanStaleLeftovers(); // secret files a killed run left behind (docs/engines.md, "Secret files")
         await using var store = StoreFactory.Create(request.Store);
         await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
 
