@@ -85,6 +85,10 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
     [Parameter]
     public string[]? SecretName { get; set; }
 
+    /// <summary>Names never redacted by name (e.g. a KEY that is not secret, HUB_SORT_KEY); values that look like secrets still are.</summary>
+    [Parameter]
+    public string[]? NotSecretName { get; set; }
+
     [Parameter]
     [ValidateSet("gzip", "zstd", "none")]
     public string? Compression { get; set; }
@@ -131,6 +135,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                         ConfigCommand = ConfigCommand ?? Settings.GetString("Sources.ConfigCommand"),
                         EnvironmentPrefixes = EnvironmentPrefix ?? Settings.GetStrings("Sources.EnvironmentPrefixes"),
                         SecretNames = SecretName ?? Settings.GetStrings("Sources.SecretNames"),
+                        NotSecretNames = NotSecretName ?? Settings.GetStrings("Sources.NotSecretNames"),
                     },
                     RecipientKeys = PathsOrSetting(RecipientKeyPath, "Keys.Recipients"),
                     SigningKeys = PathsOrSetting(SigningKeyPath, "Keys.SigningKey"),

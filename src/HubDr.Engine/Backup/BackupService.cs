@@ -41,7 +41,7 @@ public static class BackupService
         var dbInfo = await engine.PreflightAsync(ct).ConfigureAwait(false);
         log.Verbose($"Database pre-flight passed: {dbInfo.Engine} {dbInfo.ServerVersion}, database '{dbInfo.Database}'.");
 
-        var redactor = new Redactor(request.Sources.SecretNames);
+        var redactor = new Redactor(request.Sources.SecretNames, request.Sources.NotSecretNames);
         var collected = await new SourceCollector(request.Sources, redactor, log).CollectAsync(ct).ConfigureAwait(false);
         byte[]? keyMetadata = null;
         if (request.KeyMetadataPath is { } kmPath)
