@@ -107,6 +107,10 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
     [Parameter]
     public string[]? Label { get; set; }
 
+    /// <summary>Sign even though keys.json records the signing key as retired (otherwise SigningKeyRetired).</summary>
+    [Parameter]
+    public SwitchParameter AllowRetiredSigningKey { get; set; }
+
     protected override void ProcessRecord()
     {
         Guarded(() =>
@@ -151,6 +155,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                         LockMode = Settings.GetString("StoreOptions.LockMode"),
                     },
                     Labels = Label ?? [],
+                    AllowRetiredSigningKey = AllowRetiredSigningKey.IsPresent,
                 };
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 BackupOutcome outcome;

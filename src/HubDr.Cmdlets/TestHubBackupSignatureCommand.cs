@@ -40,6 +40,10 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
     [Parameter]
     public string[]? TrustedSignerKeyPath { get; set; }
 
+    /// <summary>keys.json (or Keys.Metadata in the settings): reports a backup signed after its key was retired.</summary>
+    [Parameter]
+    public string? KeyMetadataPath { get; set; }
+
     /// <summary>Return only $true/$false.</summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
@@ -50,6 +54,14 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
         {
             var trustedPaths = PathsOrSetting(TrustedSignerKeyPath, "Keys.TrustedSigners");
             var trusted = KeyFiles.LoadPublic(trustedPaths, "trusted signer key");
+            var metadataPath = KeyMetadataPath is not null ? ResolvePath(KeyMetadataPath) : Settings.GetPath("Keys.Metadata");
+            Engine.Crypto.KeyMetadata? history = null;
+            if (metadataPath is not null)
+            {
+                history = File.Exists(metadataPath) ? Engine.Crypto.KeyMetadata.Load(metadataPath)
+                    : throw new HubDrException("KeyMetadataNotFound", HubErrorCategory.ObjectNotFound, $"Key metadata file '{metadataPath}' does not exist.") { Target = metadataPath };
+            }
+
             StoreSpec spec;
             string hub;
             string id;
@@ -76,7 +88,7 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
             {
                 await using var store = StoreFactory.Create(spec);
                 await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
-                return (await VerifyService.VerifyAsync(store, ObjectLayout.ValidateHub(hub), id, trusted, log, ct).ConfigureAwait(false), store.Location);
+                return (await VerifyService.VerifyAsync(store, ObjectLayout.ValidateHub(hub), id, trusted, log, ct, history).ConfigureAwait(false), store.Location);
             });
 
             if (Quiet.IsPresent)

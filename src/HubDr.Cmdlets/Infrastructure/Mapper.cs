@@ -78,5 +78,6 @@ internal static class Mapper
         Duration = v.Duration,
         Store = location,
         Backup = backup,
+        Warnings = v.Warnings.ToArray(),
     };
 }

@@ -33,6 +33,18 @@ public static class BackupService
         var signingKeys = KeyFiles.LoadSecret(request.SigningKeys, "signing key");
         var signer = KeyFiles.ResolveSigner(signingKeys, request.Signer);
         _ = OpenPgpSignatures.SignDetached(Encoding.UTF8.GetBytes("hubdr-passphrase-check"), signingKeys, signer.Fingerprint, request.SigningPassphrase);
+        KeyMetadata? keyHistory = null;
+        if (request.KeyMetadataPath is { } kmPath)
+        {
+            if (!File.Exists(kmPath))
+            {
+                throw new HubDrException("KeyMetadataNotFound", HubErrorCategory.ObjectNotFound, $"Key metadata file '{kmPath}' does not exist.") { Target = kmPath };
+            }
+
+            keyHistory = KeyMetadata.Load(kmPath);
+            CheckSignerNotRetired(keyHistory, signer, request.AllowRetiredSigningKey, log);
+        }
+
         log.Verbose($"Signing with {signer.Fingerprint}; encrypting to {string.Join(", ", recipients.Keys.Select(k => k.Fingerprint))}.");
 
         await using var store = StoreFactory.Create(request.Store);
@@ -43,16 +55,7 @@ public static class BackupService
 
         var redactor = new Redactor(request.Sources.SecretNames, request.Sources.NotSecretNames);
         var collected = await new SourceCollector(request.Sources, redactor, log).CollectAsync(ct).ConfigureAwait(false);
-        byte[]? keyMetadata = null;
-        if (request.KeyMetadataPath is { } kmPath)
-        {
-            if (!File.Exists(kmPath))
-            {
-                throw new HubDrException("KeyMetadataNotFound", HubErrorCategory.ObjectNotFound, $"Key metadata file '{kmPath}' does not exist.") { Target = kmPath };
-            }
-
-            keyMetadata = KeyMetadata.Load(kmPath).ToJson();
-        }
+        byte[]? keyMetadata = keyHistory?.ToJson();
 
         var created = DateTimeOffset.UtcNow;
         var backupId = ObjectLayout.NewBackupId(created);
@@ -254,6 +257,29 @@ public static class BackupService
                 log.Verbose($"Closing the {what} after the failure: {e.GetType().Name}: {e.Message}");
             }
         }
+    }
+
+    /// <summary>
+    /// A key that keys.json records as retired must not sign new backups (a rotation happened and this host missed it):
+    /// refused with SigningKeyRetired unless the operator allows it, then a warning.
+    /// </summary>
+    internal static void CheckSignerNotRetired(KeyMetadata history, KeyInfo signer, bool allow, IOperationLog log)
+    {
+        var record = history.Find(signer.Fingerprint);
+        if (record?.Retired is not { } retired || retired > DateTimeOffset.UtcNow)
+        {
+            return;
+        }
+
+        var successor = record.Successor is null ? "" : $" Its successor is {record.Successor}.";
+        if (!allow)
+        {
+            throw new HubDrException("SigningKeyRetired", HubErrorCategory.SecurityError,
+                $"The signing key {signer.Fingerprint} was retired on {retired:u} (keys.json).{successor} Sign with the current key " +
+                "(-SigningKeyPath / -Signer), or pass -AllowRetiredSigningKey to sign with the retired key anyway.") { Target = signer.Fingerprint };
+        }
+
+        log.Warning($"Signing with key {signer.Fingerprint}, which keys.json records as retired on {retired:u} (-AllowRetiredSigningKey).{successor}");
     }
 
     /// <summary>Name of the dump inside the tar; the extension tells restore the format.</summary>
