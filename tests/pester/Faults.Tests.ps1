@@ -140,7 +140,7 @@ Describe 'A failed backup ends the process (no leaked threads or processes)' {
         $store = Join-Path $work 'store-kill'
         $null = New-Item -ItemType Directory $store
         $child = Start-MidDumpChild -Store $store -Progress { (Get-FolderBytes $store) -gt 2MB }
-        & kill -9 $child.PgDump
+        Stop-Process -Id $child.PgDump -Force  # SIGKILL
         $end = Wait-ChildEnd $child
         $end.Exited | Should -BeTrue -Because "the child must exit after the error; its output: $($end.Stdout) $($end.Stderr)"
         $end.Stdout | Should -Match 'HUBDR-ERROR: DatabaseDumpFailed,'
@@ -163,7 +163,7 @@ Describe 'A failed backup ends the process (no leaked threads or processes)' {
     It 'the store''s disk fills up (a real 8 MiB tmpfs): a typed store error, and pwsh exits' {
         $store = Join-Path $work 'store-tmpfs'
         $null = New-Item -ItemType Directory $store
-        & mount -t tmpfs -o size=8m tmpfs $store
+        & /usr/bin/mount -t tmpfs -o size=8m tmpfs $store
         $LASTEXITCODE | Should -Be 0 -Because 'the test mounts a real tmpfs (runs as root)'
         try {
             $child = Start-MidDumpChild -Store $store -Progress { (Get-FolderBytes $store) -gt 1MB }
@@ -176,7 +176,7 @@ Describe 'A failed backup ends the process (no leaked threads or processes)' {
             Wait-ProcessGone $child.PgDump
         }
         finally {
-            & umount $store
+            & /usr/bin/umount $store
         }
     }
 
@@ -228,9 +228,9 @@ Describe 'Secret files survive no kill -9' {
         (& stat -c '%a' $folder) | Should -Be '700'
         (& stat -c '%a' $passFile) | Should -Be '600'
 
-        & kill -9 $child.Process.Id
+        Stop-Process -Id $child.Process.Id -Force  # SIGKILL: no chance to clean up
         $child.Process.WaitForExit(10000) | Should -BeTrue
-        & kill -9 $child.PgDump 2>$null
+        Stop-Process -Id $child.PgDump -Force -ErrorAction SilentlyContinue
         Test-Path $passFile | Should -BeTrue -Because 'kill -9 gives the process no chance to clean up'
 
         # The next run (any engine) removes what the dead process left.
