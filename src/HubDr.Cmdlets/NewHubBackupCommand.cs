@@ -101,6 +101,11 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
     [HubSetting("Sources.SecretNames")]
     public string[]? SecretName { get; set; }
 
+    /// <summary>Names never redacted by name (e.g. a KEY that is not secret, HUB_SORT_KEY); values that look like secrets still are.</summary>
+    [Parameter]
+    [HubSetting("Sources.NotSecretNames")]
+    public string[]? NotSecretName { get; set; }
+
     [Parameter]
     [ValidateSet("gzip", "zstd", "none")]
     [HubSetting("Compression")]
@@ -120,6 +125,10 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
 
     [Parameter]
     public string[]? Label { get; set; }
+
+    /// <summary>Sign even though keys.json records the signing key as retired (otherwise SigningKeyRetired).</summary>
+    [Parameter]
+    public SwitchParameter AllowRetiredSigningKey { get; set; }
 
     protected override void ProcessRecord()
     {
@@ -150,6 +159,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                         ConfigCommand = ConfigCommand,
                         EnvironmentPrefixes = EnvironmentPrefix ?? [],
                         SecretNames = SecretName ?? [],
+                        NotSecretNames = NotSecretName ?? [],
                     },
                     RecipientKeys = ResolvePaths(RecipientKeyPath),
                     SigningKeys = ResolvePaths(SigningKeyPath),
@@ -165,6 +175,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                         LockMode = Settings.StoreOptions.LockMode,
                     },
                     Labels = Label ?? [],
+                    AllowRetiredSigningKey = AllowRetiredSigningKey.IsPresent,
                 };
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 BackupOutcome outcome;

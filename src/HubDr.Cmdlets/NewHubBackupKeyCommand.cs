@@ -111,13 +111,8 @@ public sealed class NewHubBackupKeyCommand : HubCmdletBase
 
     private static void WriteSecretFile(string path, string content)
     {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using var fs = new FileStream(path, options);
+        // Owner-only: Unix 0600; Windows an ACL with only the current user (nothing inherited from the folder).
+        using var fs = Engine.IO.PrivateFiles.CreateFile(path);
         using var w = new StreamWriter(fs);
         w.Write(content);
     }

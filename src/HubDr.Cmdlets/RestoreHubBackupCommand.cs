@@ -53,7 +53,7 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
     [Credential]
     public PSCredential? TargetCredential { get; set; }
 
-    /// <summary>Folder that receives config/, manifests/ and keys/ (must be empty unless -Force).</summary>
+    /// <summary>Folder that receives config/, manifests/ and keys/ (must be empty unless -Force, which replaces its contents).</summary>
     [Parameter]
     [HubSetting("RestoreTarget.FilesPath")]
     public string? FilesPath { get; set; }
@@ -87,6 +87,28 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>What -Force replaces, exactly as RestoreService does it (the -WhatIf/-Confirm text).</summary>
+    private string ReplaceText(bool database, string? files)
+    {
+        if (!Force.IsPresent)
+        {
+            return " (the targets must be empty)";
+        }
+
+        var parts = new List<string>();
+        if (database)
+        {
+            parts.Add("the database's current contents are dropped and replaced by the backup's");
+        }
+
+        if (files is not null)
+        {
+            parts.Add($"folder '{files}' is REPLACED: after the restore it holds exactly the backup's files, and every other file and folder in it is deleted (only inside that folder; links are removed, not followed)");
+        }
+
+        return "; -Force: " + string.Join("; ", parts);
+    }
+
     protected override void ProcessRecord()
     {
         Guarded(() =>
@@ -119,7 +141,7 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
 
             var what = $"backup {hub}/{id}" + (backup is null ? "" : $" ({backup.Engine}, {backup.Created:u})");
             var where = string.Join(" and ", new[] { db is null ? null : $"{db.Engine} {DatabaseParameters.Display(db)}", files is null ? null : $"folder {files}" }.Where(s => s is not null));
-            if (!ShouldProcess(where, $"Verify the signature of {what}, then restore it{(Force.IsPresent ? ", REPLACING existing contents" : "")}"))
+            if (!ShouldProcess(where, $"Verify the signature of {what}, then restore it{ReplaceText(db is not null, files)}"))
             {
                 return;
             }

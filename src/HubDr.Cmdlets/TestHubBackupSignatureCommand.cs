@@ -45,6 +45,11 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
     [HubSetting("Keys.TrustedSigners")]
     public string[]? TrustedSignerKeyPath { get; set; }
 
+    /// <summary>keys.json (or Keys.Metadata in the settings): reports a backup signed after its key was retired.</summary>
+    [Parameter]
+    [HubSetting("Keys.Metadata")]
+    public string? KeyMetadataPath { get; set; }
+
     /// <summary>Return only $true/$false.</summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
@@ -54,6 +59,14 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
         Guarded(() =>
         {
             var trusted = KeyFiles.LoadPublic(ResolvePaths(TrustedSignerKeyPath), "trusted signer key");
+            Engine.Crypto.KeyMetadata? history = null;
+            if (KeyMetadataPath is not null)
+            {
+                var metadataPath = ResolvePath(KeyMetadataPath);
+                history = File.Exists(metadataPath) ? Engine.Crypto.KeyMetadata.Load(metadataPath)
+                    : throw new HubDrException("KeyMetadataNotFound", HubErrorCategory.ObjectNotFound, $"Key metadata file '{metadataPath}' does not exist.") { Target = metadataPath };
+            }
+
             StoreSpec spec;
             string hub;
             string id;
@@ -81,7 +94,7 @@ public sealed class TestHubBackupSignatureCommand : HubStoreCmdletBase
                 await using var store = StoreFactory.Create(spec);
                 await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
                 await RequireBackupAsync(store, hub, id, ct).ConfigureAwait(false);
-                return (await VerifyService.VerifyAsync(store, ObjectLayout.ValidateHub(hub), id, trusted, log, ct).ConfigureAwait(false), store.Location);
+                return (await VerifyService.VerifyAsync(store, ObjectLayout.ValidateHub(hub), id, trusted, log, ct, history).ConfigureAwait(false), store.Location);
             });
 
             if (Quiet.IsPresent)

@@ -235,4 +235,88 @@ Describe 'Hostile archive contents' {
         Assert-HubError $e 'ArchiveUnsafeEntry' 'InvalidData'
         Test-Path $abs | Should -BeFalse
     }
+
+    It 'a SQLite dump that ATTACHes a file outside the target is refused (RestoreStatementRefused): nothing written outside, no partial target' -ForEach @(
+        @{ Case = 'attach'; Statement = "ATTACH DATABASE '{outside}' AS evil;`nCREATE TABLE evil.loot(x);`nINSERT INTO evil.loot VALUES('pwned');" }
+        @{ Case = 'vacuum'; Statement = "VACUUM INTO '{outside}';" }
+    ) {
+        $w = New-Item -ItemType Directory (Join-Path $work "forge-$Case/db") -Force
+        $outside = Join-Path $work "outside-$Case.db"
+        $sql = "PRAGMA foreign_keys=OFF;`nBEGIN TRANSACTION;`nCREATE TABLE t(x INTEGER);`nINSERT INTO t VALUES(1);`n" + $Statement.Replace('{outside}', $outside) + "`nCOMMIT;`n"
+        [IO.File]::WriteAllText((Join-Path $w 'dump.sql.part-000000'), $sql)
+        $len = [Text.Encoding]::UTF8.GetByteCount($sql)
+        $sha = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData([Text.Encoding]::UTF8.GetBytes($sql))).ToLowerInvariant()
+        [ordered]@{
+            formatVersion = 1; backupId = "20261101T000000Z-$Case"; hub = 'contoso'; createdUtc = '2026-11-01T00:00:00Z'
+            database = [ordered]@{
+                engine = 'sqlite'; serverVersion = '3'; database = 'main'; format = 'sql'; entry = 'db/dump.sql'; size = $len
+                parts = @(@{ name = 'db/dump.sql.part-000000'; size = $len; sha256 = $sha; kind = 'dump' }); rowCounts = @{ 't' = 1 }
+            }
+            entries = @()
+        } | ConvertTo-Json -Depth 5 | Set-Content (Join-Path $w.Parent.FullName 'manifest.json')
+        $id = New-ForgedBackup -Name $Case -Members @('db/dump.sql.part-000000', 'manifest.json') -WorkDir $w.Parent.FullName
+        (Test-HubBackupSignature -Store $store -Hub contoso -BackupId $id -TrustedSignerKeyPath $keys.Ops.PublicKeyPath).IsValid | Should -BeTrue
+        $target = Join-Path $work "forge-$Case-target.db"
+        $e = Get-HubError { Restore-HubBackup -Store $store -Hub contoso -BackupId $id -Target $target -TargetEngine sqlite @restoreArgs }
+        Assert-HubError $e 'RestoreStatementRefused' 'SecurityError'
+        Test-Path $outside | Should -BeFalse -Because 'a restore never writes outside its target'
+        Test-Path $target | Should -BeFalse -Because 'the partial target is removed'
+    }
+
+    It 'a dangerous entry late in the archive leaves nothing of this restore in the files target' {
+        $w = New-Item -ItemType Directory (Join-Path $work 'forge-late/inner/config') -Force
+        '{"a":1}' | Set-Content (Join-Path $w 'a.json')
+        '{"b":2}' | Set-Content (Join-Path $w 'b.json')
+        'evil' | Set-Content (Join-Path $work 'forge-late/late-evil.txt')
+        $id = New-ForgedBackup -Name 'late' -Members @('config/a.json', 'config/b.json', '../late-evil.txt') -WorkDir $w.Parent.FullName
+        # A new folder: it is gone again afterwards.
+        $files = Join-Path $work 'forge-late-out/files'
+        $e = Get-HubError { Restore-HubBackup -Store $store -Hub contoso -BackupId $id -FilesPath $files @restoreArgs }
+        Assert-HubError $e 'ArchiveUnsafeEntry' 'InvalidData'
+        Test-Path $files | Should -BeFalse -Because 'files extracted before the refused entry are removed'
+        # An existing folder with -Force: left exactly as it was.
+        $existing = New-Item -ItemType Directory (Join-Path $work 'forge-late-existing') -Force
+        'keep me' | Set-Content (Join-Path $existing 'mine.txt')
+        $e = Get-HubError { Restore-HubBackup -Store $store -Hub contoso -BackupId $id -FilesPath $existing -Force @restoreArgs }
+        Assert-HubError $e 'ArchiveUnsafeEntry' 'InvalidData'
+        @(Get-ChildItem $existing -Recurse -Force).Name | Should -Be @('mine.txt')
+    }
 }
+
+Describe 'Restore -FilesPath -Force replaces the folder''s contents' {
+    BeforeAll {
+        $cfg = New-Item -ItemType Directory (Join-Path $work 'force-cfg') -Force
+        '{"featureFlags":{"x":true}}' | Set-Content (Join-Path $cfg 'app.json')
+        $script:withFiles = New-HubBackup @common -ConfigPath (Join-Path $cfg 'app.json')
+    }
+
+    It 'the folder ends up holding exactly the backup''s files; stray files, folders and links are removed (links not followed)' {
+        $folder = New-Item -ItemType Directory (Join-Path $work 'force-files') -Force
+        $outsideDir = New-Item -ItemType Directory (Join-Path $work 'force-outside') -Force
+        'precious' | Set-Content (Join-Path $outsideDir 'precious.txt')
+        'stray' | Set-Content (Join-Path $folder 'stray.txt')
+        $null = New-Item -ItemType Directory (Join-Path $folder 'old/deep') -Force
+        'old' | Set-Content (Join-Path $folder 'old/deep/x.txt')
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $folder 'config') -Target $outsideDir
+        $r = $withFiles | Restore-HubBackup -FilesPath $folder -Force @restoreArgs
+        $r | Should -Not -BeNullOrEmpty
+        $got = @(Get-ChildItem $folder -Recurse -File -Force | ForEach-Object { [IO.Path]::GetRelativePath($folder, $_.FullName) -replace '\\', '/' }) | Sort-Object
+        $got | Should -Be @('config/app.json')
+        (Get-Item (Join-Path $folder 'config')).LinkTarget | Should -BeNullOrEmpty -Because 'the planted link was removed, and a real folder restored'
+        Get-Content (Join-Path $outsideDir 'precious.txt') | Should -Be 'precious' -Because 'nothing outside the folder is touched'
+        @(Get-ChildItem $outsideDir).Count | Should -Be 1
+    }
+
+    It '-WhatIf says exactly that' {
+        $folder = Join-Path $work 'force-whatif'
+        $out = Invoke-ChildPwsh -Script @"
+Import-Module '$($env:HUBDR_MODULE_PATH)'
+Restore-HubBackup -Store '$store' -Hub contoso -BackupId '$($withFiles.BackupId)' -FilesPath '$folder' -Force -WhatIf -SecretKeyPath '$($keys.Ops.SecretKeyPath)' -TrustedSignerKeyPath '$($keys.Ops.PublicKeyPath)' -Passphrase (ConvertTo-SecureString '$($keys.PlainPassphrase)' -AsPlainText -Force)
+"@
+        $text = ($out | ForEach-Object { "$_" }) -join ' '
+        $text | Should -Match 'What if'
+        $text | Should -Match 'holds exactly the backup''s files'
+        $text | Should -Match 'every other file and folder in it is deleted'
+    }
+}
+

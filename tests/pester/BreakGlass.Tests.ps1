@@ -48,7 +48,7 @@ Describe 'Break-glass restore with gpg, tar and sqlite3 only' -ForEach @(
         Test-Path (Join-Path $out 'config/config.json') | Should -BeTrue
         # 3. The database's own tool restores the reassembled dump.
         $restored = Join-Path $work "breakglass-$Compression.db"
-        & bash -c "cat '$out'/db/dump.sql.part-* | sqlite3 '$restored'"
+        & bash -c "cat '$out'/db/dump.sql.part-* | sqlite3 -safe '$restored'"
         $LASTEXITCODE | Should -Be 0
         (Get-SqliteRowCounts $restored) | ConvertTo-Json | Should -Be ((Get-SqliteRowCounts $db) | ConvertTo-Json)
         Invoke-Sqlite -Database $restored -Sql 'PRAGMA integrity_check;' | Should -Be 'ok'

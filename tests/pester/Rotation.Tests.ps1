@@ -48,4 +48,33 @@ Describe 'Key rotation' {
         $e = Get-HubError { $b1 | Restore-HubBackup -Target (Join-Path $work 'r3.db') -SecretKeyPath $new.SecretKeyPath -Passphrase $pass -TrustedSignerKeyPath $old.PublicKeyPath }
         Assert-HubError $e 'DecryptionKeyNotFound' 'SecurityError'
     }
+
+    It 'refuses to sign a new backup with a retired key (SigningKeyRetired), and nothing is written' {
+        $before = Get-BackupFileCount $store
+        $e = Get-HubError { New-HubBackup -Store $store -Hub contoso -DatabaseEngine sqlite -ConnectionString $db -RecipientKeyPath $new.PublicKeyPath -SigningKeyPath $old.SecretKeyPath -Passphrase $pass -KeyMetadataPath $new.KeyMetadataPath }
+        Assert-HubError $e 'SigningKeyRetired' 'SecurityError'
+        "$e" | Should -Match $old.Fingerprint
+        "$e" | Should -Match $new.Fingerprint -Because 'the message names the successor'
+        Get-BackupFileCount $store | Should -Be $before
+    }
+
+    It 'signs with a retired key only when asked, with a warning, and verification reports it' {
+        $out = New-HubBackup -Store $store -Hub contoso -DatabaseEngine sqlite -ConnectionString $db -RecipientKeyPath $new.PublicKeyPath -SigningKeyPath $old.SecretKeyPath -Passphrase $pass -KeyMetadataPath $new.KeyMetadataPath -AllowRetiredSigningKey 3>&1
+        $late = $out | Where-Object { $_ -is [HubDr.Cmdlets.HubBackup] }
+        ($out | Where-Object { $_ -is [System.Management.Automation.WarningRecord] }) -join ' ' | Should -Match 'retired'
+        $late | Should -Not -BeNullOrEmpty
+        $trusted = @($old.PublicKeyPath, $new.PublicKeyPath)
+        # Without key metadata: valid, nothing to report.
+        $plain = $late | Test-HubBackupSignature -TrustedSignerKeyPath $trusted
+        $plain.IsValid | Should -BeTrue
+        $plain.Warnings | Should -BeNullOrEmpty
+        # With it: still a valid signature, and the finding is reported (property and warning stream).
+        $v = $late | Test-HubBackupSignature -TrustedSignerKeyPath $trusted -KeyMetadataPath $new.KeyMetadataPath -WarningVariable w -WarningAction SilentlyContinue
+        $v.IsValid | Should -BeTrue
+        $v.Warnings | Should -HaveCount 1
+        $v.Warnings[0] | Should -Match 'Signed after the key was retired'
+        ($w -join ' ') | Should -Match 'Signed after the key was retired'
+        # The backup made before the rotation is fine.
+        ($b1 | Test-HubBackupSignature -TrustedSignerKeyPath $trusted -KeyMetadataPath $new.KeyMetadataPath).Warnings | Should -BeNullOrEmpty
+    }
 }

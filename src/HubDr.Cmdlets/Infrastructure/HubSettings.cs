@@ -482,6 +482,9 @@ public sealed class SourceSettings : SettingsSection
 
     [Setting("Extra names (wildcards allowed) whose values are always redacted.")]
     public string[]? SecretNames { get; set; }
+
+    [Setting("Names never redacted by name (values that look like secrets still are).")]
+    public string[]? NotSecretNames { get; set; }
 }
 
 public sealed class RestoreTargetSettings : SettingsSection

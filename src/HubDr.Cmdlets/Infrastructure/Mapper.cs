@@ -90,5 +90,6 @@ internal static class Mapper
         DurationSeconds = v.Duration.TotalSeconds,
         Store = location,
         Backup = backup,
+        Warnings = new(v.Warnings),
     };
 }

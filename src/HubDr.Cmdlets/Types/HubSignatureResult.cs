@@ -19,6 +19,9 @@ public sealed class HubSignatureResult
     public double DurationSeconds { get; init; }
     public string Store { get; init; } = "";
 
+    /// <summary>Findings that leave the signature valid, e.g. "Signed after the key was retired: …" (needs -KeyMetadataPath).</summary>
+    public HubList<string> Warnings { get; init; } = HubList<string>.Empty;
+
     /// <summary>The backup that was checked.</summary>
     public HubBackup? Backup { get; init; }
 

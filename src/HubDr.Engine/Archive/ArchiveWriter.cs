@@ -178,6 +178,18 @@ public sealed class ChunkedEntryStream : WriteOnlyStream
         _count = 0;
     }
 
+    /// <summary>
+    /// Closes the entry WITHOUT writing the buffered rest (a failure upstream: the archive is being thrown away, and
+    /// writing more into a pipeline that already failed would only hide the first error).
+    /// </summary>
+    public void Abandon()
+    {
+        if (_closed) return;
+        _closed = true;
+        _count = 0;
+        _writer.ChunkClosed(this);
+    }
+
     protected override void Dispose(bool disposing)
     {
         if (disposing && !_closed)

@@ -25,6 +25,9 @@ public sealed class BackupRequest
     /// <summary>Key rotation history file (keys.json); it travels in the archive. Null: none.</summary>
     public string? KeyMetadataPath { get; init; }
 
+    /// <summary>Sign even when keys.json (<see cref="KeyMetadataPath"/>) records the signing key as retired (a warning is logged).</summary>
+    public bool AllowRetiredSigningKey { get; init; }
+
     public string Compression { get; init; } = HubDr.Engine.Compression.Compressors.Default;
 
     public int? CompressionLevel { get; init; }

@@ -26,12 +26,25 @@ public static class BackupService
         var clock = Stopwatch.StartNew();
         var hub = ObjectLayout.ValidateHub(request.Hub);
         var compressor = Compressors.Get(request.Compression);
+        PrivateFiles.CleanStaleLeftovers(); // secret files a killed run left behind (docs/engines.md, "Secret files")
 
         // 1. Everything that can fail cheaply fails before the database is touched.
         var recipients = KeyFiles.LoadRecipients(request.RecipientKeys);
         var signingKeys = KeyFiles.LoadSecret(request.SigningKeys, "signing key");
         var signer = KeyFiles.ResolveSigner(signingKeys, request.Signer);
         _ = OpenPgpSignatures.SignDetached(Encoding.UTF8.GetBytes("hubdr-passphrase-check"), signingKeys, signer.Fingerprint, request.SigningPassphrase);
+        KeyMetadata? keyHistory = null;
+        if (request.KeyMetadataPath is { } kmPath)
+        {
+            if (!File.Exists(kmPath))
+            {
+                throw new HubDrException("KeyMetadataNotFound", HubErrorCategory.ObjectNotFound, $"Key metadata file '{kmPath}' does not exist.") { Target = kmPath };
+            }
+
+            keyHistory = KeyMetadata.Load(kmPath);
+            CheckSignerNotRetired(keyHistory, signer, request.AllowRetiredSigningKey, log);
+        }
+
         log.Verbose($"Signing with {signer.Fingerprint}; encrypting to {string.Join(", ", recipients.Keys.Select(k => k.Fingerprint))}.");
 
         await using var store = StoreFactory.Create(request.Store);
@@ -40,18 +53,9 @@ public static class BackupService
         var dbInfo = await engine.PreflightAsync(ct).ConfigureAwait(false);
         log.Verbose($"Database pre-flight passed: {dbInfo.Engine} {dbInfo.ServerVersion}, database '{dbInfo.Database}'.");
 
-        var redactor = new Redactor(request.Sources.SecretNames);
+        var redactor = new Redactor(request.Sources.SecretNames, request.Sources.NotSecretNames);
         var collected = await new SourceCollector(request.Sources, redactor, log).CollectAsync(ct).ConfigureAwait(false);
-        byte[]? keyMetadata = null;
-        if (request.KeyMetadataPath is { } kmPath)
-        {
-            if (!File.Exists(kmPath))
-            {
-                throw new HubDrException("KeyMetadataNotFound", HubErrorCategory.ObjectNotFound, $"Key metadata file '{kmPath}' does not exist.") { Target = kmPath };
-            }
-
-            keyMetadata = KeyMetadata.Load(kmPath).ToJson();
-        }
+        byte[]? keyMetadata = keyHistory?.ToJson();
 
         var created = DateTimeOffset.UtcNow;
         var backupId = ObjectLayout.NewBackupId(created);
@@ -126,59 +130,9 @@ public static class BackupService
         {
             await using (var upload = await store.BeginUploadAsync(archiveKey, request.WriteOptions, ct).ConfigureAwait(false))
             {
-                // Counts only: the signing stream's SHA-256 is also the archive's SHA-256 for the catalog.
-                using var hashing = new HashingStream(upload.Content, leaveOpen: true, onProgress: progress.Report, computeSha256: false);
-                using var signing = new SigningStream(hashing, signingKeys, signer.Fingerprint, request.SigningPassphrase, leaveOpen: true);
-                var encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
-                // Two cores: dump + tar + compression on this thread; encryption, signing, hashing and upload on another.
-                using var stage = new PipelineStageStream(encrypt, ct: ct);
-                var compress = compressor.Compress(stage, request.CompressionLevel);
-                using (var tar = new ArchiveWriter(compress, created, request.PartSize))
-                {
-                    var header = new BackupHeader { BackupId = backupId, Hub = hub, CreatedUtc = created, ToolVersion = ToolVersion, Engine = dbInfo.Engine, Compression = compressor.Name };
-                    manifest.Entries.Add(Entry(tar.AddBytes("backup-info.json", HubJson.Serialize(header)), "header"));
-                    foreach (var f in collected)
-                    {
-                        manifest.Entries.Add(Entry(tar.AddBytes(f.ArchiveName, f.Content), f.Kind));
-                    }
-
-                    if (keyMetadata is not null)
-                    {
-                        manifest.Entries.Add(Entry(tar.AddBytes("keys/keys.json", keyMetadata), "keys"));
-                    }
-
-                    log.Verbose("Dumping the database into the archive.");
-                    ChunkedEntryStream chunked;
-                    using (chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat)))
-                    {
-                        dump = await engine.DumpAsync(chunked, null, ct).ConfigureAwait(false);
-                    }
-
-                    manifest.DumpCompletedUtc = DateTimeOffset.UtcNow;
-                    manifest.Database = new ManifestDatabase
-                    {
-                        Engine = dump.Engine,
-                        ServerVersion = dump.ServerVersion,
-                        Database = dump.Database,
-                        Format = dump.Format,
-                        Entry = DumpEntryName(engine.Name, request.Database.DumpFormat),
-                        Size = chunked.TotalLength,
-                        Parts = chunked.Parts.Select(p => Entry(p, "dump")).ToList(),
-                        RowCounts = new SortedDictionary<string, long>(dump.RowCounts.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
-                        Details = new SortedDictionary<string, string>(dump.Details.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
-                    };
-                    manifest.RedactedNames = redactor.RedactedNames.ToList();
-                    tar.AddBytes("manifest.json", HubJson.Serialize(manifest));
-                    tar.Finish();
-                }
-
-                compress.Dispose();
-                stage.Complete();
-                encrypt.Dispose();
-                signing.Flush();
-                archiveSignature = signing.FinishSignature();
-                archiveSha = signing.DataSha256!;
-                archiveSize = hashing.BytesProcessed;
+                (archiveSignature, archiveSha, archiveSize, dump) = await WriteArchiveAsync(
+                    request, upload.Content, compressor, engine, dbInfo, collected, keyMetadata, redactor, signingKeys, signer,
+                    recipients, hub, backupId, created, manifest, progress, log, ct).ConfigureAwait(false);
                 await upload.CompleteAsync(ct).ConfigureAwait(false);
                 written.Add(archiveKey);
             }
@@ -307,6 +261,84 @@ public static class BackupService
     }
 
     /// <summary>
+    /// The streaming pass: tar → compress → (stage hand-off) → encrypt → sign → hash → <paramref name="uploadContent"/>.
+    /// On ANY failure every stage is torn down before the exception leaves: the stage hand-off task is stopped, the
+    /// zstd context (and its worker threads, which are foreground threads and would keep the process alive) is freed,
+    /// the encryptor is closed, and nothing more is written to the upload (which the caller then aborts).
+    /// </summary>
+    private static async Task<(byte[] Signature, string Sha256, long Size, DumpResult Dump)> WriteArchiveAsync(
+        BackupRequest request, Stream uploadContent, ICompressor compressor, IDatabaseEngine engine, DatabaseInfo dbInfo,
+        IReadOnlyList<CollectedFile> collected, byte[]? keyMetadata, Redactor redactor, OpenPgpKeySet signingKeys, KeyInfo signer,
+        OpenPgpKeySet recipients, string hub, string backupId, DateTimeOffset created, BackupManifest manifest,
+        ProgressThrottle progress, IOperationLog log, CancellationToken ct)
+    {
+        using var gate = new AbandonableStream(uploadContent);
+        // Counts only: the signing stream's SHA-256 is also the archive's SHA-256 for the catalog.
+        using var hashing = new HashingStream(gate, leaveOpen: true, onProgress: progress.Report, computeSha256: false);
+        using var signing = new SigningStream(hashing, signingKeys, signer.Fingerprint, request.SigningPassphrase, leaveOpen: true);
+        Stream? encrypt = null;
+        PipelineStageStream? stage = null;
+        Stream? compress = null;
+        ChunkedEntryStream? chunked = null;
+        try
+        {
+            encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
+            // Two cores: dump + tar + compression on this thread; encryption, signing, hashing and upload on another.
+            stage = new PipelineStageStream(encrypt, ct: ct);
+            compress = compressor.Compress(stage, request.CompressionLevel);
+            DumpResult dump;
+            using (var tar = new ArchiveWriter(compress, created, request.PartSize))
+            {
+                var header = new BackupHeader { BackupId = backupId, Hub = hub, CreatedUtc = created, ToolVersion = ToolVersion, Engine = dbInfo.Engine, Compression = compressor.Name };
+                manifest.Entries.Add(Entry(tar.AddBytes("backup-info.json", HubJson.Serialize(header)), "header"));
+                foreach (var f in collected)
+                {
+                    manifest.Entries.Add(Entry(tar.AddBytes(f.ArchiveName, f.Content), f.Kind));
+                }
+
+                if (keyMetadata is not null)
+                {
+                    manifest.Entries.Add(Entry(tar.AddBytes("keys/keys.json", keyMetadata), "keys"));
+                }
+
+                log.Verbose("Dumping the database into the archive.");
+                chunked = tar.OpenChunked(DumpEntryName(engine.Name, request.Database.DumpFormat));
+                dump = await engine.DumpAsync(chunked, null, ct).ConfigureAwait(false);
+                chunked.Dispose();
+
+                manifest.DumpCompletedUtc = DateTimeOffset.UtcNow;
+                manifest.Database = new ManifestDatabase
+                {
+                    Engine = dump.Engine,
+                    ServerVersion = dump.ServerVersion,
+                    Database = dump.Database,
+                    Format = dump.Format,
+                    Entry = DumpEntryName(engine.Name, request.Database.DumpFormat),
+                    Size = chunked.TotalLength,
+                    Parts = chunked.Parts.Select(p => Entry(p, "dump")).ToList(),
+                    RowCounts = new SortedDictionary<string, long>(dump.RowCounts.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
+                    Details = new SortedDictionary<string, string>(dump.Details.ToDictionary(k => k.Key, v => v.Value), StringComparer.Ordinal),
+                };
+                manifest.RedactedNames = redactor.RedactedNames.ToList();
+                tar.AddBytes("manifest.json", HubJson.Serialize(manifest));
+                tar.Finish();
+            }
+
+            compress.Dispose();
+            stage.Complete();
+            encrypt.Dispose();
+            signing.Flush();
+            var signature = signing.FinishSignature();
+            return (signature, signing.DataSha256!, hashing.BytesProcessed, dump);
+        }
+        catch
+        {
+            Teardown(gate, chunked, stage, compress, encrypt, log);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Best effort after a successful backup: removes the hub's uploads that never completed (a killed run's temp file,
     /// multipart upload or uncommitted blob) when they are older than <paramref name="olderThan"/> and no live lease
     /// holds their folder. Remove-ExpiredHubBackup does the same (and shows it with -WhatIf).
@@ -375,6 +407,51 @@ public static class BackupService
         }
 
         return e;
+    }
+
+    /// <summary>
+    /// Failure path of <see cref="WriteArchiveAsync"/>: cut the upload off first (so no Dispose below can block on the
+    /// store or write into it), stop the hand-off task, then free the compressor and the encryptor. Each step is
+    /// independent; their own errors are secondary to the failure being reported.
+    /// </summary>
+    internal static void Teardown(AbandonableStream gate, ChunkedEntryStream? chunked, PipelineStageStream? stage, Stream? compress, Stream? encrypt, IOperationLog log)
+    {
+        gate.Abandon();
+        chunked?.Abandon();
+        foreach (var (what, disposable) in new (string, IDisposable?)[] { ("pipeline stage", stage), ("compressor", compress), ("encryptor", encrypt) })
+        {
+            try
+            {
+                disposable?.Dispose();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                log.Verbose($"Closing the {what} after the failure: {e.GetType().Name}: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A key that keys.json records as retired must not sign new backups (a rotation happened and this host missed it):
+    /// refused with SigningKeyRetired unless the operator allows it, then a warning.
+    /// </summary>
+    internal static void CheckSignerNotRetired(KeyMetadata history, KeyInfo signer, bool allow, IOperationLog log)
+    {
+        var record = history.Find(signer.Fingerprint);
+        if (record?.Retired is not { } retired || retired > DateTimeOffset.UtcNow)
+        {
+            return;
+        }
+
+        var successor = record.Successor is null ? "" : $" Its successor is {record.Successor}.";
+        if (!allow)
+        {
+            throw new HubDrException("SigningKeyRetired", HubErrorCategory.SecurityError,
+                $"The signing key {signer.Fingerprint} was retired on {retired:u} (keys.json).{successor} Sign with the current key " +
+                "(-SigningKeyPath / -Signer), or pass -AllowRetiredSigningKey to sign with the retired key anyway.") { Target = signer.Fingerprint };
+        }
+
+        log.Warning($"Signing with key {signer.Fingerprint}, which keys.json records as retired on {retired:u} (-AllowRetiredSigningKey).{successor}");
     }
 
     /// <summary>Name of the dump inside the tar; the extension tells restore the format.</summary>

@@ -69,6 +69,7 @@ public static class RestoreService
     {
         var total = Stopwatch.StartNew();
         var hub = ObjectLayout.ValidateHub(request.Hub);
+        PrivateFiles.CleanStaleLeftovers(); // secret files a killed run left behind (docs/engines.md, "Secret files")
         await using var store = StoreFactory.Create(request.Store);
         await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
 
@@ -105,6 +106,9 @@ public static class RestoreService
         SequentialPartsStream? dumpParts = null;
         var actualEntries = new Dictionary<string, (long Size, string Sha)>(StringComparer.Ordinal);
         var progress = new ProgressThrottle(log, $"Restoring {hub}/{request.BackupId}", catalog.ArchiveSize);
+        // Files go to a staging folder inside the target first and replace its contents only once everything checked
+        // out: a refused entry, a broken archive or a failed database restore leaves the target as it was.
+        using var staging = request.FilesTarget is null ? null : FilesStaging.Begin(request.FilesTarget);
 
         await using (var raw = await store.OpenReadAsync(folder + catalog.Archive, ct).ConfigureAwait(false))
         {
@@ -178,9 +182,9 @@ public static class RestoreService
                     continue;
                 }
 
-                if (request.FilesTarget is not null)
+                if (staging is not null)
                 {
-                    files.Add(WriteFile(request.FilesTarget, entry.Name, content));
+                    files.Add(staging.Write(entry.Name, content));
                 }
             }
 
@@ -215,6 +219,16 @@ public static class RestoreService
             // The parts' SHA-256s cover every byte of the dump in order (archives from HubDr before 0.2 also carry a
             // whole-dump SHA-256; their parts are hashed too, so checking the parts is enough for both).
             dumpParts.Verify(manifest.Database.Parts.Select(p => new ArchiveEntryInfo(p.Name, p.Size, p.Sha256)).ToList(), manifest.Database.Size);
+        }
+
+        if (staging is not null)
+        {
+            // Everything is verified and the database (if any) restored: the folder now holds exactly the backup's files.
+            var removed = staging.Commit();
+            if (removed.Count > 0)
+            {
+                log.Verbose($"Replaced the contents of '{request.FilesTarget}': removed {removed.Count} entr{(removed.Count == 1 ? "y" : "ies")} that are not in the backup ({string.Join(", ", removed.Take(10))}{(removed.Count > 10 ? ", …" : "")}).");
+            }
         }
 
         var checkClock = Stopwatch.StartNew();
@@ -270,20 +284,6 @@ public static class RestoreService
         var buf = new byte[entry.Size];
         await entry.Content.ReadExactlyAsync(buf, ct).ConfigureAwait(false);
         return buf;
-    }
-
-    private static string WriteFile(string targetRoot, string name, byte[] content)
-    {
-        var root = Path.GetFullPath(targetRoot);
-        var path = Path.GetFullPath(Path.Combine(root, name.Replace('/', Path.DirectorySeparatorChar)));
-        if (!path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-        {
-            throw new HubDrException("ArchiveUnsafeEntry", HubErrorCategory.InvalidData, $"Archive entry '{name}' would be written outside the target folder.") { Target = name };
-        }
-
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, content);
-        return path;
     }
 
     private static string Sha256Hex(byte[] data) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data)).ToLowerInvariant();

@@ -31,6 +31,12 @@ public sealed class VerifyResult
     public long BytesRead { get; init; }
     public string? ArchiveSha256 { get; init; }
     public TimeSpan Duration { get; init; }
+
+    /// <summary>Findings that do not make the signature invalid, e.g. "signed after the key was retired".</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>When key metadata was given and records the signer as retired: the retirement time.</summary>
+    public DateTimeOffset? SignerRetired { get; init; }
 }
 
 /// <summary>
@@ -40,7 +46,9 @@ public sealed class VerifyResult
 /// </summary>
 public static class VerifyService
 {
-    public static async Task<VerifyResult> VerifyAsync(IBackupStore store, string hub, string backupId, OpenPgpKeySet trusted, IOperationLog log, CancellationToken ct)
+    /// <param name="keyHistory">keys.json, when known: a backup created after its signing key was retired is reported
+    /// ("signed after the key was retired" in <see cref="VerifyResult.Warnings"/>; the signature itself stays valid).</param>
+    public static async Task<VerifyResult> VerifyAsync(IBackupStore store, string hub, string backupId, OpenPgpKeySet trusted, IOperationLog log, CancellationToken ct, KeyMetadata? keyHistory = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var folder = ObjectLayout.Folder(hub, backupId);
@@ -163,8 +171,25 @@ public static class VerifyService
             return Fail(VerificationStatus.CatalogMismatch, $"The archive was signed by {check.SignerFingerprint} but the catalog names {catalog.SignerFingerprint}.", catalog, check, bytes, sha);
         }
 
+        var warnings = new List<string>();
+        DateTimeOffset? retiredAt = null;
+        if (keyHistory?.Find(check.SignerFingerprint!) is { Retired: { } retired } record)
+        {
+            retiredAt = retired;
+            if (catalog.CreatedUtc > retired)
+            {
+                var w = $"Signed after the key was retired: key {check.SignerFingerprint} was retired on {retired:u}, but backup {hub}/{backupId} " +
+                        $"was created on {catalog.CreatedUtc:u}{(record.Successor is null ? "" : $" (the current key is {record.Successor})")}. " +
+                        "Check which host still signs with the old key.";
+                warnings.Add(w);
+                log.Warning(w);
+            }
+        }
+
         return new VerifyResult
         {
+            Warnings = warnings,
+            SignerRetired = retiredAt,
             Hub = hub,
             BackupId = backupId,
             Status = VerificationStatus.Valid,

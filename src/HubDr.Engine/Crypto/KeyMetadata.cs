@@ -128,7 +128,7 @@ public sealed class KeyMetadata
         return Keys.FirstOrDefault(k => k.Fingerprint == h || k.KeyId == h || k.AllKeyIds.Contains(h));
     }
 
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
+    public byte[] ToJson() => Backup.HubJson.WithLf(JsonSerializer.SerializeToUtf8Bytes(this, Options));
 
     public static KeyMetadata FromJson(ReadOnlySpan<byte> json)
     {

@@ -122,7 +122,7 @@ public sealed class ToolProcess : IDisposable
             RedirectStandardInput = redirectStdin,
             UseShellExecute = false,
             CreateNoWindow = true,
-            StandardErrorEncoding = Encoding.UTF8,
+            StandardErrorEncoding = IO.PrivateFiles.Platform.ToolOutputEncoding,
         };
         foreach (var a in arguments)
         {
@@ -456,8 +456,9 @@ public sealed class ToolProcess : IDisposable
 }
 
 /// <summary>
-/// A 0600 temporary file for secrets (PGPASSFILE, --defaults-extra-file) in a private 0700 directory,
-/// deleted on dispose.
+/// A temporary file for secrets (PGPASSFILE, --defaults-extra-file): owner-only (Unix 0600 in a 0700 folder; Windows an
+/// ACL with only the current user), in a folder where a reboot clears it (Linux: $XDG_RUNTIME_DIR, else /dev/shm) and
+/// named so a later run removes it if this process is killed before <see cref="Dispose"/> (see <see cref="IO.PrivateFiles"/>).
 /// </summary>
 public sealed class SecretFile : IDisposable
 {
@@ -465,46 +466,20 @@ public sealed class SecretFile : IDisposable
 
     public SecretFile(string content, string fileName)
     {
-        _dir = Path.Combine(Path.GetTempPath(), "hubdr-" + Guid.NewGuid().ToString("N"));
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(_dir);
-        }
-        else
-        {
-            Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-
+        _dir = IO.PrivateFiles.CreateTempDirectory();
         FilePath = Path.Combine(_dir, fileName);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
+        try
         {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            IO.PrivateFiles.WriteAllBytes(FilePath, new UTF8Encoding(false).GetBytes(content));
         }
-
-        using var fs = new FileStream(FilePath, options);
-        var bytes = new UTF8Encoding(false).GetBytes(content);
-        fs.Write(bytes);
+        catch
+        {
+            IO.PrivateFiles.Delete(_dir);
+            throw;
+        }
     }
 
     public string FilePath { get; }
 
-    public void Dispose()
-    {
-        try
-        {
-            if (File.Exists(FilePath))
-            {
-                File.Delete(FilePath);
-            }
-
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
+    public void Dispose() => IO.PrivateFiles.Delete(_dir);
 }

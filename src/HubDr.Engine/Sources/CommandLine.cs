@@ -90,6 +90,7 @@ public static class HubCommand
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            StandardErrorEncoding = IO.PrivateFiles.Platform.ToolOutputEncoding,
         };
         foreach (var a in argv.Skip(1))
         {
@@ -141,6 +142,20 @@ public static class HubCommand
                 }
 
                 throw new HubDrException("CommandTimedOut", HubErrorCategory.OperationStopped, $"'{argv[0]}' did not finish within {timeout}.") { Target = argv[0] };
+            }
+            finally
+            {
+                // Any other failure (a broken pipe, an exception from a reader): the command must not outlive us.
+                try
+                {
+                    if (!proc.HasExited)
+                    {
+                        proc.Kill(entireProcessTree: true);
+                    }
+                }
+                catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+                {
+                }
             }
         }
     }

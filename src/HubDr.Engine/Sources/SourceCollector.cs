@@ -109,7 +109,7 @@ public sealed class SourceCollector
     }
 
     /// <summary>
-    /// Runs an export command. With "{path}" it writes into a private (0700) temp folder that is deleted right
+    /// Runs an export command. With "{path}" it writes into a private (owner-only) temp folder that is deleted right
     /// after (the export is read and redacted in memory); without it, standard output is the export.
     /// </summary>
     private async Task<byte[]> RunExportAsync(string command, string what, CancellationToken ct)
@@ -121,11 +121,8 @@ public sealed class SourceCollector
             string? outFile = null;
             if (command.Contains("{path}", StringComparison.Ordinal))
             {
-                dir = Directory.CreateTempSubdirectory("hubdr-export-").FullName;
-                if (!OperatingSystem.IsWindows())
-                {
-                    File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                }
+                // Owner-only (Windows: ACL without inherited entries), cleared by a reboot, removed by a later run if this one is killed.
+                dir = IO.PrivateFiles.CreateTempDirectory();
 
                 outFile = Path.Combine(dir, what + ".json");
                 placeholders["path"] = outFile;
@@ -156,13 +153,7 @@ public sealed class SourceCollector
         {
             if (dir is not null)
             {
-                try
-                {
-                    Directory.Delete(dir, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
+                IO.PrivateFiles.Delete(dir);
             }
         }
     }

@@ -21,6 +21,9 @@ public sealed class SourceSpec
     /// <summary>Extra names (exact, or wildcards with '*') whose values are always redacted, in addition to the built-in patterns.</summary>
     public IReadOnlyList<string> SecretNames { get; init; } = [];
 
+    /// <summary>Names (exact, or wildcards with '*') that are never redacted BY NAME (values that look like secrets still are).</summary>
+    public IReadOnlyList<string> NotSecretNames { get; init; } = [];
+
     /// <summary>Time limit of one export command.</summary>
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }

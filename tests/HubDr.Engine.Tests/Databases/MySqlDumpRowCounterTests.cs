@@ -55,4 +55,23 @@ public sealed class MySqlDumpRowCounterTests
         Assert.Equal(11, c.Counts["t1"]);
         Assert.Equal(2, c.Counts["we`ird ü"]);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4096)]
+    public void CrlfLineEndsCountTheSame(int chunk)
+    {
+        // mariadb-dump.exe output, or a dump that went through a Windows editor / git autocrlf: DELIMITER ;\r\n ends the block.
+        var bytes = Encoding.UTF8.GetBytes(Sample.Replace("\n", "\r\n", StringComparison.Ordinal));
+        var c = new MySqlDumpRowCounter();
+        for (var i = 0; i < bytes.Length; i += chunk)
+        {
+            c.Feed(bytes.AsSpan(i, Math.Min(chunk, bytes.Length - i)));
+        }
+
+        Assert.Equal(11, c.Counts["t1"]);
+        Assert.Equal(2, c.Counts["we`ird ü"]);
+        Assert.Equal(0, c.Counts["empty"]);
+        Assert.Equal(3, c.Counts.Count);
+    }
 }

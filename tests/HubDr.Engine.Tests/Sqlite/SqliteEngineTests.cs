@@ -362,6 +362,104 @@ public sealed class SqliteEngineTests : IDisposable
         Assert.True(await dst.TargetIsEmptyAsync(CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData("ATTACH DATABASE '{outside}' AS evil;\nCREATE TABLE evil.t(x);\nINSERT INTO evil.t VALUES(1);", "ATTACH")]
+    [InlineData("VACUUM INTO '{outside}';", "VACUUM")]
+    [InlineData("  /* hidden */ vacuum\n INTO '{outside}';", "VACUUM")]
+    [InlineData("SELECT load_extension('{outside}');", "load_extension")]
+    [InlineData("PRAGMA journal_mode=OFF;", "journal_mode")]
+    [InlineData("PRAGMA temp_store_directory='{dir}';", "temp_store_directory")]
+    [InlineData("DETACH DATABASE temp;", "DETACH")]
+    [InlineData("CREATE TEMP TABLE x(y);", "temp")]
+    [InlineData("CREATE VIRTUAL TABLE v USING fts5(x);", "authorizer action")]
+    [InlineData("DROP TABLE t;", "authorizer action 11")]
+    public async Task RestoreRefusesStatementsThatReachOutsideTheTargetAndRemovesThePartialTarget(string statement, string named)
+    {
+        var outside = P("outside.db");
+        string dump = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t(x INTEGER);\nINSERT INTO t VALUES(1);\n" +
+            statement.Replace("{outside}", outside).Replace("{dir}", _dir) + "\nINSERT INTO t VALUES(2);\nCOMMIT;\n";
+        var target = P("target.db");
+        var dst = Engine(target);
+        await dst.PrepareTargetAsync(false, CancellationToken.None);
+        var ex = await Assert.ThrowsAsync<HubDrException>(() => dst.RestoreAsync(new MemoryStream(Encoding.UTF8.GetBytes(dump)), "sql", new RestoreOptions(), CancellationToken.None));
+        Assert.Equal("RestoreStatementRefused", ex.ErrorId);
+        Assert.Equal(HubErrorCategory.SecurityError, ex.Category);
+        Assert.Contains(named, ex.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("statement 5", ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(outside), "nothing is written outside the target");
+        Assert.False(File.Exists(target), "the partial target is removed");
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
+
+    [Fact]
+    public async Task RestoreAcceptsWhatSqlite3DotDumpWrites()
+    {
+        // sqlite3 .dump of a database with AUTOINCREMENT, a virtual table (written through writable_schema), stat1 and
+        // user_version: every statement it needs passes the restore authorizer.
+        var src = P("cli-src.db");
+        using (var c = Conn(src))
+        {
+            Exec(c, "CREATE TABLE a(id INTEGER PRIMARY KEY AUTOINCREMENT, s TEXT); INSERT INTO a(s) VALUES('x\ny'),('z');" +
+                    "CREATE VIRTUAL TABLE f USING fts5(body); INSERT INTO f VALUES('hello world');" +
+                    "CREATE INDEX ia ON a(s); CREATE VIEW va AS SELECT upper(s) AS u FROM a; ANALYZE; PRAGMA user_version=7;");
+        }
+
+        var psi = new System.Diagnostics.ProcessStartInfo("sqlite3", [src, ".dump"]) { RedirectStandardOutput = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var dump = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.Contains("writable_schema", dump, StringComparison.Ordinal);
+        var dst = Engine(P("cli-dst.db"));
+        await dst.PrepareTargetAsync(false, CancellationToken.None);
+        await dst.RestoreAsync(new MemoryStream(Encoding.UTF8.GetBytes(dump)), "sql", new RestoreOptions(), CancellationToken.None);
+        Assert.Equal(2, Count(P("cli-dst.db"), "a"));
+        Assert.Equal(1, Count(P("cli-dst.db"), "f"));
+    }
+
+    [Fact]
+    public async Task ForceRefusesToReplaceADatabaseAnotherProcessHasOpen()
+    {
+        CreateFidelityDb(P("live.db"));
+        using (var c = Conn(P("live.db"))) Exec(c, "PRAGMA journal_mode=WAL");
+        // The Hub: another process with the database open (idle, between requests).
+        var psi = new System.Diagnostics.ProcessStartInfo("sqlite3", [P("live.db")]) { RedirectStandardInput = true, RedirectStandardOutput = true };
+        using var hub = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            await hub.StandardInput.WriteLineAsync("SELECT count(*) FROM users;");
+            await hub.StandardInput.FlushAsync();
+            Assert.NotNull(await hub.StandardOutput.ReadLineAsync());
+            var ex = await Assert.ThrowsAsync<HubDrException>(() => Engine(P("live.db")).PrepareTargetAsync(true, CancellationToken.None));
+            Assert.Equal("RestoreTargetInUse", ex.ErrorId);
+            Assert.Equal(HubErrorCategory.ResourceUnavailable, ex.Category);
+            Assert.Contains($"process {hub.Id}", ex.Message, StringComparison.Ordinal);
+            Assert.True(File.Exists(P("live.db")), "the live database is not deleted");
+            Assert.False(await Engine(P("live.db")).TargetIsEmptyAsync(CancellationToken.None));
+        }
+        finally
+        {
+            hub.Kill();
+            await hub.WaitForExitAsync();
+        }
+
+        // Once it is closed, -Force replaces it.
+        await Engine(P("live.db")).PrepareTargetAsync(true, CancellationToken.None);
+        Assert.True(await Engine(P("live.db")).TargetIsEmptyAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ForceRefusesToReplaceADatabaseWithAnActiveConnection()
+    {
+        CreateFidelityDb(P("busy.db"));
+        using var c = Conn(P("busy.db"));
+        Exec(c, "PRAGMA journal_mode=WAL");
+        using var tx = c.BeginTransaction();
+        Exec(c, "INSERT INTO users(name) VALUES ('in flight')");
+        var ex = await Assert.ThrowsAsync<HubDrException>(() => Engine(P("busy.db")).PrepareTargetAsync(true, CancellationToken.None));
+        Assert.Equal("RestoreTargetInUse", ex.ErrorId);
+        Assert.True(File.Exists(P("busy.db")));
+    }
+
     [Fact]
     public async Task IntegrityCheckReportsForeignKeyViolations()
     {

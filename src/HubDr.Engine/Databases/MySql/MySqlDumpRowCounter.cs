@@ -18,6 +18,7 @@ public sealed class MySqlDumpRowCounter
         "CREATE TABLE `"u8.ToArray(),
         "DELIMITER ;;"u8.ToArray(),
         "DELIMITER ;\n"u8.ToArray(),
+        "DELIMITER ;\r\n"u8.ToArray(), // a dump written on (or converted for) Windows
     };
 
     private static readonly byte[] ValuesMarker = " VALUES"u8.ToArray(); // then " (" or "\n(" depending on the dump version
@@ -209,6 +210,7 @@ public sealed class MySqlDumpRowCounter
                         _state = State.SkipLine;
                         return;
                     case 3:
+                    case 4:
                         _inDelimiterBlock = false;
                         _headLen = 0; // the newline was consumed: next line starts now
                         return;

@@ -431,16 +431,77 @@ public sealed class SqliteEngine : IDatabaseEngine
                 throw new HubDrException("RestoreTargetNotEmpty", HubErrorCategory.ResourceExists,
                     $"The restore target '{FilePath}' already contains a database with tables (or is not a SQLite file). Restore into a new path, or use -Force to delete it (and its -wal/-shm files) first.")
                 { Target = FilePath };
+            EnsureNotInUse();
+            SqliteConnection.ClearAllPools();
             foreach (string suffix in new[] { "", "-wal", "-shm", "-journal" })
-                File.Delete(FilePath + suffix);
+            {
+                try
+                {
+                    File.Delete(FilePath + suffix);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Windows: another process has it open (the check above cannot see every kind of holder).
+                    throw InUse(ex.Message, ex);
+                }
+            }
         }
         string? dir = Path.GetDirectoryName(FilePath);
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         if (!File.Exists(FilePath))
         {
             using var c = Open(SqliteOpenMode.ReadWriteCreate);
+            _createdTarget = true;
         }
     }, ct);
+
+    /// <summary>Set when <see cref="PrepareTargetAsync"/> created the target file: a failed restore removes it again.</summary>
+    private bool _createdTarget;
+
+    private HubDrException InUse(string why, Exception? inner = null) =>
+        new("RestoreTargetInUse", HubErrorCategory.ResourceUnavailable,
+            $"The restore target '{FilePath}' is in use ({why}). -Force replaces a database only when nothing has it open: " +
+            "stop the Hub (and anything else using the file), or restore to a new path and switch over.", inner)
+        { Target = FilePath };
+
+    /// <summary>
+    /// Refuses to replace a live database: another process with the file (or its -wal/-shm) open (Linux: /proc/*/fd), or
+    /// a lock another connection holds (any platform; on Windows an open file also cannot be deleted, see the caller).
+    /// </summary>
+    private void EnsureNotInUse()
+    {
+        var holders = OpenFileScanner.ProcessesHolding([FilePath, FilePath + "-wal", FilePath + "-shm", FilePath + "-journal"]);
+        if (holders.Count > 0)
+        {
+            throw InUse($"open in process {string.Join(", ", holders)}");
+        }
+
+        if (!File.Exists(FilePath)) return;
+        try
+        {
+            var b = new SqliteConnectionStringBuilder { DataSource = FilePath, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 2 };
+            using var c = new SqliteConnection(b.ToString());
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandTimeout = 2; // Microsoft.Data.Sqlite retries SQLITE_BUSY until then (0 would wait forever)
+            // BEGIN EXCLUSIVE needs every lock free: no other connection may be writing (WAL: hold the write lock) or,
+            // in rollback-journal mode, reading. (Not locking_mode=EXCLUSIVE: in WAL mode that bypasses the shared index.)
+            cmd.CommandText = "BEGIN EXCLUSIVE; SELECT count(*) FROM sqlite_master; ROLLBACK;";
+            cmd.ExecuteNonQuery();
+        }
+        catch (SqliteException ex) when ((ex.SqliteErrorCode & 0xFF) is 5 or 6) // SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
+        {
+            throw InUse("another connection holds a lock on it", ex);
+        }
+        catch (SqliteException)
+        {
+            // Not a database at all (e.g. a stray file): nothing can be using it as one; -Force replaces it.
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+        }
+    }
 
     public Task RestoreAsync(Stream dump, string dumpFormat, RestoreOptions options, CancellationToken ct)
     {
@@ -453,10 +514,37 @@ public sealed class SqliteEngine : IDatabaseEngine
 
     private void Restore(Stream dump, RestoreOptions? options, CancellationToken ct)
     {
+        try
+        {
+            RestoreCore(dump, options, ct);
+        }
+        catch
+        {
+            SqliteConnection.ClearAllPools();
+            if (_createdTarget)
+            {
+                // Nothing partial stays behind: the file this restore created goes again (the transaction was rolled back).
+                foreach (string suffix in new[] { "", "-wal", "-shm", "-journal" })
+                {
+                    try { File.Delete(FilePath + suffix); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+                }
+            }
+            throw;
+        }
+    }
+
+    private void RestoreCore(Stream dump, RestoreOptions? options, CancellationToken ct)
+    {
         string? dir = Path.GetDirectoryName(FilePath);
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         using var c = Open(SqliteOpenMode.ReadWriteCreate);
         using (var off = c.CreateCommand()) { off.CommandText = "PRAGMA foreign_keys=OFF"; off.ExecuteNonQuery(); }
+        // Deny by default everything a plain .dump script does not need (ATTACH, DETACH, side-effect PRAGMAs,
+        // load_extension, other schemas, ...): a dump must never reach outside the target database.
+        var guard = new RestoreAuthorizer();
+        SQLitePCL.strdelegate_authorizer callback = guard.Authorize;
+        SQLitePCL.raw.sqlite3_set_authorizer(c.Handle, callback, null);
         using var tx = c.BeginTransaction();
         using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
@@ -479,14 +567,20 @@ public sealed class SqliteEngine : IDatabaseEngine
                     throw new HubDrException("RestoreDumpInvalid", HubErrorCategory.InvalidData,
                         "The SQLite dump ends with ROLLBACK: the dump that produced it failed. Nothing was restored; use another backup.");
             }
+            string head = stmt.Length > 80 ? stmt[..80] + "..." : stmt;
+            // VACUUM (INTO 'file') is not seen by the authorizer: refused by its keyword.
+            if (RestoreAuthorizer.FirstKeyword(stmt) is "VACUUM")
+                throw Refused(n, head, "VACUUM");
             try
             {
+                guard.Refusal = null;
                 cmd.CommandText = stmt;
                 cmd.ExecuteNonQuery();
             }
             catch (SqliteException ex)
             {
-                string head = stmt.Length > 80 ? stmt[..80] + "..." : stmt;
+                if (guard.Refusal is { } why)
+                    throw Refused(n, head, why, ex);
                 throw new HubDrException("RestoreStatementFailed", HubErrorCategory.InvalidData,
                     $"Restoring the SQLite dump into '{FilePath}' failed at statement {n} ({head.ReplaceLineEndings(" ")}): {ex.Message}. Nothing was committed; check that the target was empty and the dump is intact.", ex)
                 { Target = FilePath };
@@ -496,7 +590,16 @@ public sealed class SqliteEngine : IDatabaseEngine
             throw new HubDrException("RestoreDumpInvalid", HubErrorCategory.InvalidData,
                 "The SQLite dump ends before its final COMMIT (truncated or damaged). Nothing was restored; use another backup.");
         tx.Commit();
+        SQLitePCL.raw.sqlite3_set_authorizer(c.Handle, (SQLitePCL.strdelegate_authorizer?)null, null);
+        GC.KeepAlive(callback);
     }
+
+    private HubDrException Refused(long n, string head, string what, Exception? inner = null) =>
+        new("RestoreStatementRefused", HubErrorCategory.SecurityError,
+            $"The SQLite dump's statement {n} ({head.ReplaceLineEndings(" ")}) was refused: {what} reaches outside the target " +
+            $"database, and a restore only ever writes '{FilePath}'. A dump made by HubDr (or sqlite3 .dump) never contains it: " +
+            "the archive was made by someone else or altered before it was signed. Nothing was restored.", inner)
+        { Target = FilePath };
 
     /// <summary>Pass-through stream that counts bytes and reports them about every MiB.</summary>
     private sealed class ProgressStream(Stream inner, IProgress<long>? progress) : Stream
