@@ -31,7 +31,7 @@ public static class ErrorScope
 
         // Keys.
         "KeyFileNotFound", "KeyFileInvalid", "KeyFileUnreadable", "KeyPassphraseInvalid", "TrustedSignerMissing",
-        "SecretKeyMissing", "SigningKeyNotFound", "SigningKeyAmbiguous", "SigningKeyUnusable", "RecipientKeyMissing",
+        "SecretKeyMissing", "SigningKeyNotFound", "SigningKeyAmbiguous", "SigningKeyUnusable", "SigningKeyRetired", "RecipientKeyMissing",
         "RecipientKeyCannotEncrypt", "EncryptionKeyUnusable", "EncryptionRecipientMissing", "KeyMetadataInvalid", "KeyMetadataUnreadable",
 
         // Tools and database servers every item would need.
