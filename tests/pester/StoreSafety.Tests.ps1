@@ -303,7 +303,7 @@ Describe 'kill -9 in the middle of a backup' {
         $inc = Get-HubBackup -Store $s -Hub big -IncludeIncomplete
         $inc.Count | Should -Be 1
         $inc.Status | Should -Be 'Incomplete'
-        $inc.Size | Should -BeGreaterThan 8MB
+        $inc.StoredSize | Should -BeGreaterThan 8MB
         # Within the grace period it stays; afterwards it goes, temp file and all.
         $keep = Remove-ExpiredHubBackup -Store $s -Hub big -KeepLast 3 -Force
         $keep.Action | Should -Be 'Keep'

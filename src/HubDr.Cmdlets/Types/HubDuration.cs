@@ -52,6 +52,12 @@ public sealed partial class HubDuration : IEquatable<HubDuration>
             throw Invalid(text, "it is empty");
         }
 
+        // A bare zero needs no unit: "0" (or an integer 0 from PowerShell) is no time at all.
+        if (double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var bare) && bare == 0)
+        {
+            return new HubDuration(TimeSpan.Zero);
+        }
+
         if (t.Contains(':', StringComparison.Ordinal))
         {
             return TimeSpan.TryParse(t, CultureInfo.InvariantCulture, out var ts) && ts >= TimeSpan.Zero

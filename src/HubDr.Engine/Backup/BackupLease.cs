@@ -76,7 +76,18 @@ public static class BackupLease
     public static async Task<LeaseStatus> ReadAsync(IBackupStore store, string hub, string backupId, StoreObject leaseObject, DateTimeOffset now, CancellationToken ct)
     {
         LeaseRecord? record = null;
-        var bytes = await store.TryGetAsync(ObjectLayout.Folder(hub, backupId) + ObjectLayout.LeaseName, ct).ConfigureAwait(false);
+        byte[]? bytes;
+        try
+        {
+            bytes = await store.TryGetAsync(ObjectLayout.Folder(hub, backupId) + ObjectLayout.LeaseName, ct).ConfigureAwait(false);
+        }
+        catch (HubDrException e) when (e.ErrorId is "StoreUnavailable" or "StoreRequestFailed")
+        {
+            // Caught mid-rewrite by a heartbeat (a store whose overwrite is not atomic returns a body that fails its
+            // checksum) or a passing outage: an unreadable lease is live for one TTL after its last write.
+            return Evaluate(null, leaseObject.LastModified, now);
+        }
+
         if (bytes is null)
         {
             return new LeaseStatus(null, false, "lease released");
