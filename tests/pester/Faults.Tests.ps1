@@ -146,7 +146,9 @@ Describe 'A failed backup ends the process (no leaked threads or processes)' {
         $end.Stdout | Should -Match 'HUBDR-ERROR: DatabaseDumpFailed,'
         $end.ExitCode | Should -Be 3
         Wait-ProcessGone $child.PgDump
-        Get-ChildItem $store -Recurse -File -Force | Where-Object FullName -NotMatch '[\\/]_audit[\\/]' | Should -BeNullOrEmpty -Because 'the aborted upload leaves nothing behind'
+        # The store marker (hubdr-store.json, written before the backup started) and the audit record stay.
+        Get-ChildItem $store -Recurse -File -Force | Where-Object { $_.FullName -notmatch '[\\/]_audit[\\/]' -and $_.Name -ne 'hubdr-store.json' } |
+            Should -BeNullOrEmpty -Because 'the aborted upload leaves nothing behind'
     }
 
     It 'the dump''s backend terminated on the server: DatabaseDumpFailed, and pwsh exits' {
