@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using HubDr.Engine.Backup;
 using HubDr.Engine.Crypto;
-using Org.BouncyCastle.Pkcs;
 
 namespace HubDr.Engine.LogArchive;
 
@@ -60,18 +59,27 @@ public sealed class LogArchiveKeys
     /// <summary>Lower-case hex HMAC-SHA256 of <paramref name="plaintext"/> (see <see cref="LogIndexEntry.ContentMac"/>).</summary>
     public string ContentMac(ReadOnlySpan<byte> plaintext) => Convert.ToHexString(HMACSHA256.HashData(_macKey, plaintext)).ToLowerInvariant();
 
+    /// <summary>
+    /// The MAC key needs the secret key file AND its passphrase (both already proven by the signing check above), without a
+    /// second S2K key derivation: HMAC-SHA256 keyed with the SHA-256 of the (passphrase-encrypted) secret key ring over the
+    /// passphrase and a purpose label. Outsiders who read the public index can therefore not test plaintext guesses.
+    /// </summary>
     private static byte[] DeriveMacKey(KeyInfo signer, char[] passphrase)
     {
-        var secret = signer.SecretRing!.GetSecretKey();
-        var priv = secret.ExtractPrivateKeyRaw(PgpHelpers.PassphraseBytes(passphrase));
-        var material = PrivateKeyInfoFactory.CreatePrivateKeyInfo(priv.Key).GetEncoded();
+        var ring = signer.SecretRing!.GetEncoded();
+        var pass = PgpHelpers.PassphraseBytes(passphrase);
         try
         {
-            return HMACSHA256.HashData(SHA256.HashData(material), "hubdr-log-content-mac-v1"u8);
+            var data = new byte[pass.Length + 25];
+            pass.CopyTo(data, 0);
+            "|hubdr-log-content-mac-v1"u8.CopyTo(data.AsSpan(pass.Length));
+            var key = HMACSHA256.HashData(SHA256.HashData(ring), data);
+            CryptographicOperations.ZeroMemory(data);
+            return key;
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(material);
+            CryptographicOperations.ZeroMemory(pass);
         }
     }
 }
