@@ -552,17 +552,44 @@ public sealed class WalArchiver
                 break;
             }
 
-            var file = await repl.TimelineHistory(t, ct).ConfigureAwait(false);
-            var parsed = TimelineHistory.Parse(t, file.Content);
+            var content = await ReadTimelineHistoryAsync(repl, t, ct).ConfigureAwait(false);
+            var parsed = TimelineHistory.Parse(t, content);
             current ??= parsed;
             if (!_writer!.IsArchived(WalStreamLayout.History(t)))
             {
-                _log.Verbose($"Archiving timeline history {file.FileName}.");
-                _jobs.Writer.TryWrite(new Job(JobKind.History, null, t, 0, 0, file.Content) { Branches = parsed.ToBranches() });
+                _log.Verbose($"Archiving timeline history {Wal.HistoryFileName(t)}.");
+                _jobs.Writer.TryWrite(new Job(JobKind.History, null, t, 0, 0, content) { Branches = parsed.ToBranches() });
             }
         }
 
         return current!;
+    }
+
+    /// <summary>
+    /// TIMELINE_HISTORY. Npgsql 8's TimelineHistory() casts the content column to byte[], but PostgreSQL 15+ declares it as
+    /// text, so the call throws InvalidCastException after the row was read completely (the connection stays usable). Then the
+    /// same command runs through Npgsql's row reader (ReplicationConnection.ReadSingleRow, which decodes text) by reflection.
+    /// </summary>
+    internal static async Task<byte[]> ReadTimelineHistoryAsync(PhysicalReplicationConnection repl, uint timeline, CancellationToken ct)
+    {
+        try
+        {
+            return (await repl.TimelineHistory(timeline, ct).ConfigureAwait(false)).Content;
+        }
+        catch (InvalidCastException)
+        {
+            var method = typeof(ReplicationConnection).GetMethod("ReadSingleRow", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance,
+                [typeof(string), typeof(CancellationToken)])
+                ?? throw new HubDrException("TimelineHistoryUnreadable", HubErrorCategory.NotInstalled,
+                    $"This Npgsql version cannot read timeline history {Wal.HistoryFileName(timeline)} from PostgreSQL 15+ (a known Npgsql issue), and its workaround is not available.");
+            var row = await ((Task<object[]>)method.Invoke(repl, [$"TIMELINE_HISTORY {timeline}", ct])!).ConfigureAwait(false);
+            return row[1] switch
+            {
+                byte[] b => b,
+                string text => System.Text.Encoding.UTF8.GetBytes(text),
+                _ => throw new HubDrException("TimelineHistoryUnreadable", HubErrorCategory.InvalidData, $"The server sent no content for {Wal.HistoryFileName(timeline)}."),
+            };
+        }
     }
 
     // ------------------------------------------------------------------ uploading
