@@ -95,8 +95,8 @@ public sealed class PgCluster : IAsyncDisposable
     public string ConnectionString(string database = "postgres") =>
         $"Host=127.0.0.1;Port={Port};Database={database};Username={User};Password={Password};Pooling=false;Command Timeout=0";
 
-    public Task StartAsync() => AsPostgresAsync(Path.Combine(BinDir, "pg_ctl"), "-D", DataDir, "-l", LogFile, "-w", "-t", "120",
-        "-o", $"-p {Port} -k {SocketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40", "start");
+    public Task StartAsync(string extraOptions = "") => AsPostgresAsync(Path.Combine(BinDir, "pg_ctl"), "-D", DataDir, "-l", LogFile, "-w", "-t", "120",
+        "-o", $"-p {Port} -k {SocketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40 {extraOptions}", "start");
 
     public async Task StopAsync()
     {
