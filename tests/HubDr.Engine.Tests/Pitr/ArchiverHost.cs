@@ -184,15 +184,30 @@ public sealed class ArchiverHost
         return p;
     }
 
-    /// <summary>One archive_command-style invocation: a new process archives one WAL file. Returns (wall ms, unlock ms).</summary>
-    public async Task<(double WallMs, double UnlockMs)> PushAsync(string store, string hub, string file, long segmentSize)
+    /// <summary>
+    /// One archive_command-style invocation: a new process archives one WAL file. Returns wall time, the CPU time the
+    /// process used (user + system, from the shell's `times`: less sensitive to other load on the machine) and the time
+    /// from process start until the keys were loaded and unlocked.
+    /// </summary>
+    public async Task<(double WallMs, double CpuMs, double UnlockMs)> PushAsync(string store, string hub, string file, long segmentSize)
     {
         var clock = Stopwatch.StartNew();
-        var (code, stdout, stderr) = await PgCluster.RunAsync("dotnet", new List<string> { Dll, "push", "--hub", hub, "--store", store, "--file", file, "--segsize", segmentSize.ToString() }.Concat(KeyArgs()),
+        var (code, stdout, stderr) = await PgCluster.RunAsync("bash",
+            new List<string> { "-c", "\"$@\"; rc=$?; times; exit $rc", "push", "dotnet", Dll, "push", "--hub", hub, "--store", store, "--file", file, "--segsize", segmentSize.ToString() }.Concat(KeyArgs()),
             new Dictionary<string, string> { ["HUBDR_HOST_PASSPHRASE"] = CryptoFixture.OpsPass });
         var wall = clock.Elapsed.TotalMilliseconds;
         Assert.True(code == 0, $"push failed: {stdout}\n{stderr}");
         var unlock = double.Parse(stdout.Split("unlock_ms=")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-        return (wall, unlock);
+        // `times` prints two lines: the shell's user/sys, then its children's.
+        var children = stdout.TrimEnd().Split('\n')[^1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return (wall, Seconds(children[0]) * 1000 + Seconds(children[1]) * 1000, unlock);
+    }
+
+    private static double Seconds(string t)
+    {
+        // "0m1.234s"
+        var m = t.IndexOf('m');
+        return double.Parse(t[..m], System.Globalization.CultureInfo.InvariantCulture) * 60
+            + double.Parse(t[(m + 1)..^1], System.Globalization.CultureInfo.InvariantCulture);
     }
 }
