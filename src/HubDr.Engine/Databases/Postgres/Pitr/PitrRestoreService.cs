@@ -741,7 +741,7 @@ public static class PitrRestoreService
     /// Safe extraction of pg_basebackup's tar: regular files and directories only (links, devices and names leaving the
     /// folder are refused by <see cref="ArchiveReader"/>), directories 0700, files 0600, owned by the cluster's OS user.
     /// </summary>
-    private static long ExtractClusterTar(Stream tarStream, string dataDir, PosixOwner? owner)
+    internal static long ExtractClusterTar(Stream tarStream, string dataDir, PosixOwner? owner)
     {
         var root = Path.GetFullPath(dataDir);
         using var reader = new ArchiveReader(tarStream);
