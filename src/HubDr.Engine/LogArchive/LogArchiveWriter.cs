@@ -201,17 +201,19 @@ public sealed class LogArchiveWriter
     }
 
     /// <summary>
-    /// Deletes partial objects of <paramref name="line"/> made redundant by a longer partial or the whole segment (best
-    /// effort: leftovers are ignored by readers and dropped by compaction). Their index entries stay until compaction.
+    /// Deletes the partial objects of segment <paramref name="name"/> on <paramref name="line"/> made redundant by a longer
+    /// partial or the whole segment (best effort: leftovers are ignored by readers and dropped by compaction). Their index
+    /// entries stay until compaction.
     /// </summary>
-    public async Task<int> DeleteSupersededPartialsAsync(string line, CancellationToken ct)
+    public async Task<int> DeleteSupersededPartialsAsync(string line, string name, CancellationToken ct)
     {
         List<LogIndexItem> doomed;
         lock (_gate)
         {
-            var items = _known.Values.Where(i => i.Ref.Line == line && i.Ref.Kind != LogObjectKind.History).ToList();
-            doomed = items.Where(p => p.Ref.Kind == LogObjectKind.Partial && items.Any(o => o.Ref.Name == p.Ref.Name &&
-                (o.Ref.Kind == LogObjectKind.Segment || o.Ref.End > p.Ref.End))).ToList();
+            var items = _known.Values.Where(i => i.Ref.Line == line && i.Ref.Name == name && i.Ref.Kind != LogObjectKind.History).ToList();
+            var whole = items.Any(o => o.Ref.Kind == LogObjectKind.Segment);
+            var maxEnd = items.Where(o => o.Ref.Kind == LogObjectKind.Partial).Select(o => o.Ref.End).DefaultIfEmpty().Max();
+            doomed = items.Where(p => p.Ref.Kind == LogObjectKind.Partial && (whole || p.Ref.End < maxEnd)).ToList();
         }
 
         var keys = doomed.SelectMany(d =>
@@ -230,7 +232,7 @@ public sealed class LogArchiveWriter
         }
         catch (HubDrException e)
         {
-            _log.Warning($"Could not delete {doomed.Count} superseded partial object(s): {e.Message}");
+            _log.Warning($"Could not delete {doomed.Count} superseded partial object(s) of {name}: {e.Message}");
             return 0;
         }
 
@@ -243,6 +245,22 @@ public sealed class LogArchiveWriter
         }
 
         return doomed.Count;
+    }
+
+    /// <summary>
+    /// Forgets (in memory only) entries of <paramref name="line"/> that end before <paramref name="before"/>: an archiver
+    /// only moves forward, so memory stays bounded however long it runs. The index in the store keeps them.
+    /// </summary>
+    public void ForgetBefore(string line, ulong before)
+    {
+        lock (_gate)
+        {
+            foreach (var key in _known.Where(kv => kv.Value.Ref.Line == line && kv.Value.Ref.Kind != LogObjectKind.History && kv.Value.Ref.End < before)
+                         .Select(kv => kv.Key).ToList())
+            {
+                _known.Remove(key);
+            }
+        }
     }
 
     /// <summary>Merges the index batches of <paramref name="line"/> per UTC day (see <see cref="LogIndex.CompactAsync"/>).</summary>

@@ -152,7 +152,7 @@ public sealed class LogArchiveUnitTests(CryptoFixture keys)
 
             var seg = await writer.WriteAsync(layout.Segment(1, s), new byte[1 << 20], null, CancellationToken.None);
             await writer.CommitAsync([seg.Entry], CancellationToken.None);
-            await writer.DeleteSupersededPartialsAsync("00000001", CancellationToken.None);
+            await writer.DeleteSupersededPartialsAsync("00000001", layout.Segment(1, s).Name, CancellationToken.None);
         }
 
         var partial = await writer.WriteAsync(layout.Partial(1, (6UL << 20) + 77), new byte[77], null, CancellationToken.None);

@@ -703,7 +703,13 @@ public sealed class WalArchiver
         _log.Verbose($"Archived {obj}{(result.Skipped ? " (already archived identically)" : $": {result.Entry.Size} bytes")}.");
         if (job.Kind != JobKind.History)
         {
-            await writer.DeleteSupersededPartialsAsync(obj.Line, ct).ConfigureAwait(false);
+            await writer.DeleteSupersededPartialsAsync(obj.Line, obj.Name, ct).ConfigureAwait(false);
+            var keep = (ulong)layout.SegmentSize * 64;
+            if (obj.Start > keep && Wal.SegmentNumber(obj.Start, layout.SegmentSize) % 64 == 0)
+            {
+                writer.ForgetBefore(obj.Line, obj.Start - keep);
+            }
+
             if (writer.BatchesSinceCompaction >= _o.CompactAfterBatches)
             {
                 try
