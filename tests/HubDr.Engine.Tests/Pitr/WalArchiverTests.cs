@@ -71,4 +71,22 @@ public sealed class WalArchiverTests(CryptoFixture keys, ITestOutputHelper outpu
         Assert.True(data.Max(i => i.Ref.End) > endBefore);
         Assert.DoesNotContain(log.Warnings, w => w.Contains("conflict", StringComparison.OrdinalIgnoreCase));
     }
+
+    [Fact]
+    public async Task StartedWhileTheDatabaseIsDown_WaitsForIt_ThenArchives()
+    {
+        var log = new TestLog(output);
+        await using var pg = await PgCluster.CreateAsync();
+        using var store = new TempStore();
+        await pg.StopAsync();
+        var failures = new List<LogArchiveFailure>();
+        await using var a = new RunningArchiver(Options(pg, store, "acme", new CallbackLogArchiveMonitor(null, f => { lock (failures) { failures.Add(f); } })), log);
+        await Task.Delay(2500);
+        Assert.False(a.Task.IsCompleted, "the archiver must wait for the database, not exit");
+        Assert.Contains(failures, f => f.ErrorId == "DatabaseConnectionFailed" && !f.Fatal);
+        await pg.StartAsync();
+        await pg.ExecAsync("CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g");
+        await a.WaitArchivedAsync(pg);
+        await a.StopAsync();
+    }
 }

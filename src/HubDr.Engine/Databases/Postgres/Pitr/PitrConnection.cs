@@ -89,7 +89,7 @@ public sealed class PitrConnection
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
         {
             await conn.DisposeAsync().ConfigureAwait(false);
-            throw MapError(ex, "connect");
+            throw MapError(ex, "connect to");
         }
     }
 

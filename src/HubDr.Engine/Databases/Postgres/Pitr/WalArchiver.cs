@@ -129,7 +129,9 @@ public sealed class WalArchiver
     /// </summary>
     public async Task RunAsync(CancellationToken ct)
     {
-        var info = await PitrPreflight.CheckAsync(_conn, _slot, forBaseBackup: false, _log, ct).ConfigureAwait(false);
+        // A database that is not up yet (boot order, restart) is waited for; a misconfigured one fails now, typed.
+        var info = await RetryUntilAsync("database", () => PitrPreflight.CheckAsync(_conn, _slot, forBaseBackup: false, _log, ct), ct,
+            e => e.ErrorId == "DatabaseConnectionFailed").ConfigureAwait(false);
         _log.Verbose($"Archiving WAL of PostgreSQL {info.ServerVersion} (system {info.SystemId}, wal_segment_size {info.SegmentSize}) into hub '{_hub}' through slot '{_slot}'.");
         await using var store = StoreFactory.Create(_o.Store);
         _store = store;
@@ -811,15 +813,16 @@ public sealed class WalArchiver
         return TimeSpan.FromMilliseconds(ms);
     }
 
-    private async Task<T> RetryUntilAsync<T>(string stage, Func<Task<T>> action, CancellationToken ct)
+    private async Task<T> RetryUntilAsync<T>(string stage, Func<Task<T>> action, CancellationToken ct, Func<HubDrException, bool>? retryable = null)
     {
+        retryable ??= e => e.Category is HubErrorCategory.ConnectionError or HubErrorCategory.ResourceUnavailable or HubErrorCategory.WriteError;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 return await action().ConfigureAwait(false);
             }
-            catch (HubDrException e) when (!IsFatal(e) && e.Category is HubErrorCategory.ConnectionError or HubErrorCategory.ResourceUnavailable or HubErrorCategory.WriteError && !ct.IsCancellationRequested)
+            catch (HubDrException e) when (!IsFatal(e) && retryable(e) && !ct.IsCancellationRequested)
             {
                 Failed(stage, e.ErrorId, e.Message);
                 await Task.Delay(Backoff(attempt), ct).ConfigureAwait(false);
