@@ -152,4 +152,30 @@ public sealed class PitrBadInputTests(CryptoFixture keys, ITestOutputHelper outp
         Assert.Equal("WalLevelInsufficient", level.ErrorId);
         Assert.Contains("wal_level", level.Message);
     }
+
+    [Fact]
+    public async Task SlotInvalidatedByMaxSlotWalKeepSize_ArchiverRefusesToStartOverTheGap()
+    {
+        await using var pg = await PgCluster.CreateAsync();
+        using var store = new TempStore();
+        await using (var a = new RunningArchiver(ArchiverOptions(pg, store.Spec, "acme"), Log))
+        {
+            await a.WaitArchivedAsync(pg);
+            await a.StopAsync();
+        }
+
+        // While the archiver is stopped, more WAL than max_slot_wal_keep_size accumulates: PostgreSQL invalidates the slot.
+        await pg.PsqlAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '2MB'");
+        await pg.PsqlAsync("SELECT pg_reload_conf()");
+        for (var i = 0; i < 6; i++)
+        {
+            await pg.ExecAsync("CREATE TABLE IF NOT EXISTS filler (x text); INSERT INTO filler SELECT repeat(md5(random()::text), 20) FROM generate_series(1, 3000); SELECT pg_switch_wal();");
+        }
+
+        await pg.PsqlAsync("CHECKPOINT");
+        Assert.Equal("lost", await pg.PsqlAsync("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'hubdr_acme'"));
+        var e = await Assert.ThrowsAsync<HubDrException>(() => new WalArchiver(ArchiverOptions(pg, store.Spec, "acme"), Log).RunAsync(CancellationToken.None));
+        Assert.Equal("ReplicationSlotLost", e.ErrorId);
+        Assert.Contains("pg_drop_replication_slot", e.Message);
+    }
 }
