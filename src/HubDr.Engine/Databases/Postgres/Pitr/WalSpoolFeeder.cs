@@ -59,6 +59,9 @@ internal sealed class WalSpoolFeeder
     /// <summary>Every name whose fetch failed.</summary>
     public List<string> FailedNames { get; } = [];
 
+    /// <summary>True when <paramref name="name"/> was fetched into the spool at least once.</summary>
+    public bool Delivered(string name) => _delivered.Contains(name);
+
     /// <summary>Names PostgreSQL asked for that the archive does not hold (its end of WAL, history probes).</summary>
     public List<string> Missing { get; } = [];
 

@@ -242,4 +242,43 @@ public sealed class WalStreamLayout : ILogStreamLayout
 
     public LogObjectRef? SegmentAt(string line, ulong position) =>
         Wal.TryParseTimeline(line, out var tli) ? Segment(tli, Wal.SegmentNumber(position, SegmentSize)) : null;
+
+    /// <summary>
+    /// A segment (or partial) starts with PostgreSQL's long page header (XLogLongPageHeaderData, little-endian):
+    /// xlp_pageaddr at offset 8 must be the segment's start LSN, xlp_sysid at 24 the cluster's system identifier and
+    /// xlp_seg_size at 32 the segment size. So a validly signed segment stored under another segment's name, or another
+    /// cluster's, is refused before PostgreSQL sees it.
+    /// </summary>
+    public string? ValidateContent(LogObjectRef obj, ReadOnlySpan<byte> head, string? systemId)
+    {
+        if (obj.Kind == LogObjectKind.History)
+        {
+            return null;
+        }
+
+        if (head.Length < 40)
+        {
+            return "it is too short to hold a WAL page header";
+        }
+
+        var pageAddr = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head[8..]);
+        var sysId = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head[24..]);
+        var segSize = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(head[32..]);
+        if (pageAddr != obj.Start)
+        {
+            return $"its WAL starts at {Wal.FormatLsn(pageAddr)}, but {obj.Name} starts at {Wal.FormatLsn(obj.Start)} (another segment stored under this name)";
+        }
+
+        if (segSize != SegmentSize)
+        {
+            return $"its WAL segment size is {segSize}, not {SegmentSize}";
+        }
+
+        if (systemId is not null && sysId.ToString(CultureInfo.InvariantCulture) != systemId)
+        {
+            return $"it is WAL of PostgreSQL system {sysId}, not {systemId}";
+        }
+
+        return null;
+    }
 }
