@@ -99,6 +99,16 @@ public sealed class ArchiverHost
         }
 
         var dir = Directory.CreateTempSubdirectory("hubdr-host-keys-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, true);
+            }
+            catch (IOException)
+            {
+            }
+        };
         await File.WriteAllTextAsync(Path.Combine(dir, "ops.asc"), keys.Ops.ArmoredPublicKey);
         await File.WriteAllTextAsync(Path.Combine(dir, "escrow.asc"), keys.Escrow.ArmoredPublicKey);
         await File.WriteAllTextAsync(Path.Combine(dir, "ops.sec.asc"), keys.Ops.ArmoredSecretKey);

@@ -23,24 +23,31 @@ public sealed class PitrBadInputTests(CryptoFixture keys, ITestOutputHelper outp
     {
         var reference = await ReferenceArchive.GetAsync(Keys, Log);
         using var store = reference.CopyStore();
-        var dir = Path.Combine(PgCluster.NewRoot("bad"), "data");
+        var root = PgCluster.NewRoot("bad");
+        var dir = Path.Combine(root, "data");
+        try
+        {
+            var future = await Assert.ThrowsAsync<HubDrException>(() =>
+                PitrRestoreService.RestoreAsync(RestoreRequest(store.Spec, reference.Hub, dir, DateTimeOffset.UtcNow.AddHours(1)), Log, CancellationToken.None));
+            Assert.Equal("PitrTargetInFuture", future.ErrorId);
+            Assert.Equal(HubErrorCategory.InvalidArgument, future.Category);
 
-        var future = await Assert.ThrowsAsync<HubDrException>(() =>
-            PitrRestoreService.RestoreAsync(RestoreRequest(store.Spec, reference.Hub, dir, DateTimeOffset.UtcNow.AddHours(1)), Log, CancellationToken.None));
-        Assert.Equal("PitrTargetInFuture", future.ErrorId);
-        Assert.Equal(HubErrorCategory.InvalidArgument, future.Category);
+            var early = await Assert.ThrowsAsync<HubDrException>(() =>
+                PitrRestoreService.RestoreAsync(RestoreRequest(store.Spec, reference.Hub, dir, reference.Backup.Pitr.StartUtc.AddMinutes(-5)), Log, CancellationToken.None));
+            Assert.Equal("PitrTargetBeforeBackup", early.ErrorId);
+            Assert.Contains(reference.Backup.Catalog.BackupId, early.Message);
 
-        var early = await Assert.ThrowsAsync<HubDrException>(() =>
-            PitrRestoreService.RestoreAsync(RestoreRequest(store.Spec, reference.Hub, dir, reference.Backup.Pitr.StartUtc.AddMinutes(-5)), Log, CancellationToken.None));
-        Assert.Equal("PitrTargetBeforeBackup", early.ErrorId);
-        Assert.Contains(reference.Backup.Catalog.BackupId, early.Message);
-
-        // The archive ends when the archiver stopped; a later (past) time is beyond it.
-        await Task.Delay(1500);
-        var beyond = await Assert.ThrowsAsync<HubDrException>(() =>
-            PitrRestoreService.PlanAsync(RestoreRequest(store.Spec, reference.Hub, dir, DateTimeOffset.UtcNow.AddSeconds(-1)), Log, CancellationToken.None));
-        Assert.Equal("PitrTargetBeyondArchive", beyond.ErrorId);
-        Assert.False(Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any());
+            // The archive ends when the archiver stopped; a later (past) time is beyond it.
+            await Task.Delay(1500);
+            var beyond = await Assert.ThrowsAsync<HubDrException>(() =>
+                PitrRestoreService.PlanAsync(RestoreRequest(store.Spec, reference.Hub, dir, DateTimeOffset.UtcNow.AddSeconds(-1)), Log, CancellationToken.None));
+            Assert.Equal("PitrTargetBeyondArchive", beyond.ErrorId);
+            Assert.False(Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any());
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
     }
 
     [Fact]

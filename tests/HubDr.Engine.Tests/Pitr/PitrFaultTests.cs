@@ -87,7 +87,8 @@ public sealed class PitrFaultTests(CryptoFixture keys, ITestOutputHelper output)
         Assert.Contains(continuity.Gaps, g => g.MissingNames.Contains(name));
         Assert.Contains(continuity.Problems, p => p.Kind == "ObjectMissing" && p.Subject.Contains(name, StringComparison.Ordinal));
 
-        var dir = Path.Combine(PgCluster.NewRoot("gap"), "data");
+        var gapRoot = PgCluster.NewRoot("gap");
+        var dir = Path.Combine(gapRoot, "data");
         var past = await Assert.ThrowsAsync<HubDrException>(() => PitrRestoreService.RestoreAsync(RestoreRequest(store.Spec, reference.Hub, dir, reference.Moments[2].At), Log, CancellationToken.None));
         Assert.Equal("PitrWalGap", past.ErrorId);
         Assert.Contains(name, past.Message);
@@ -98,6 +99,7 @@ public sealed class PitrFaultTests(CryptoFixture keys, ITestOutputHelper output)
 
         var before = await PitrRestoreService.PlanAsync(RestoreRequest(store.Spec, reference.Hub, dir, reference.Moments[0].At), Log, CancellationToken.None);
         Assert.DoesNotContain(before.RequiredWal, w => w.Entry.Name == name);
+        Directory.Delete(gapRoot, true);
     }
 
     [Fact]

@@ -33,6 +33,7 @@ public sealed class ReferenceArchive
     private static async Task<ReferenceArchive> BuildAsync(CryptoFixture keys, TestLog log)
     {
         var store = Directory.CreateTempSubdirectory("hubdr-pitr-reference-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(store);
         await using var pg = await PgCluster.CreateAsync(prefix: "ref");
         await Workload.CreateSchemaAsync(pg.ConnectionString());
         var archiver = new RunningArchiver(new WalArchiverOptions
@@ -83,6 +84,17 @@ public sealed class ReferenceArchive
                 FinalFingerprint = final,
                 DbPassword = pg.Password,
             };
+        }
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, true);
+        }
+        catch (IOException)
+        {
         }
     }
 
