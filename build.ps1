@@ -228,6 +228,10 @@ function Invoke-PesterTest {
 }
 
 function Invoke-Test {
+    # One locale for every tool the tests drive (tar, gpg, psql print non-ASCII names differently without it; cron and
+    # fresh machines often have no LANG at all).
+    $env:LANG = 'C.UTF-8'
+    $env:LC_ALL = 'C.UTF-8'
     Install-Prerequisite -Group Demo, Test -Npm
     Invoke-Build
     New-ModulePackage

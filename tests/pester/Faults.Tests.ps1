@@ -87,7 +87,10 @@ catch {
             $close = $text.LastIndexOf(')')
             $comm = $text.Substring($text.IndexOf('(') + 1, $close - $text.IndexOf('(') - 1)
             $ppid = [int]($text.Substring($close + 2).Split(' ')[1])
-            if ($ppid -eq $ParentId -and $comm -eq $Name) { [int]$stat.Name }
+            if ($ppid -ne $ParentId -or $comm -ne $Name) { continue }
+            # Not the short-lived version probe the pre-flight runs first ('pg_dump --version').
+            $cmdline = (Get-Content (Join-Path $stat.FullName 'cmdline') -Raw -ErrorAction SilentlyContinue) -replace "`0", ' '
+            if ($cmdline -and $cmdline -notmatch '--version') { [int]$stat.Name }
         }
     }
 
