@@ -24,6 +24,8 @@ public static class BackupService
     public static async Task<BackupOutcome> CreateAsync(BackupRequest request, IOperationLog log, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
+        // 0. Where child processes are not allowed (the Azure Automation sandbox), refuse before any work.
+        Processes.ProcessStarter.EnsureAllowed(ProcessNeeds(request));
         var hub = ObjectLayout.ValidateHub(request.Hub);
         var compressor = Compressors.Get(request.Compression);
         PrivateFiles.CleanStaleLeftovers(); // secret files a killed run left behind (docs/engines.md, "Secret files")
@@ -214,6 +216,25 @@ public static class BackupService
             progress.Complete();
             await heartbeat.DisposeAsync().ConfigureAwait(false);
             await RemoveLeaseAsync(store, folder, log).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>What this backup would start a child process for (database tools, export commands).</summary>
+    public static IEnumerable<string> ProcessNeeds(BackupRequest request)
+    {
+        foreach (var n in Processes.ProcessStarter.DatabaseNeeds(request.Database.Engine, restore: false))
+        {
+            yield return n;
+        }
+
+        if (!string.IsNullOrWhiteSpace(request.Sources.ManifestCommand))
+        {
+            yield return "-ManifestCommand";
+        }
+
+        if (!string.IsNullOrWhiteSpace(request.Sources.ConfigCommand))
+        {
+            yield return "-ConfigCommand";
         }
     }
 

@@ -156,7 +156,7 @@ public sealed class ToolProcess : IDisposable
         Process process;
         try
         {
-            process = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null.");
+            process = Processes.ProcessStarter.Start(psi, $"the database tool {Path.GetFileName(fileName)}");
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
