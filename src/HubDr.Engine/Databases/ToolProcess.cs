@@ -278,7 +278,7 @@ public sealed class ToolProcess : IDisposable
         // (compression, encryption, upload), so the tool never waits for us and we never wait for the tool.
         var pool = System.Buffers.ArrayPool<byte>.Shared;
         var queue = System.Threading.Channels.Channel.CreateBounded<(byte[] Buffer, int Count)>(
-            new System.Threading.Channels.BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+            new System.Threading.Channels.BoundedChannelOptions(Math.Max(1, IO.PipelineLimits.Current.ReadAheadDepth)) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var reader = Task.Run(async () =>
         {
