@@ -194,18 +194,6 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
 
     private void RunTest(StoreSpec spec, string hub, char[] pass)
     {
-        var started = DateTimeOffset.UtcNow;
-        var clock = Stopwatch.StartNew();
-        var report = new RestoreTestReport { Hub = hub, StartedUtc = started };
-        var rto = RtoTarget?.ToTimeSpan("-RtoTarget (Rto)") ?? TimeSpan.FromHours(4);
-        var rpo = RpoTarget?.ToTimeSpan("-RpoTarget (Rpo)") ?? TimeSpan.FromHours(1);
-        var maxAge = MaxBackupAge?.ToTimeSpan("-MaxBackupAge") ?? TimeSpan.FromDays(7);
-        var startTimeout = ServiceStartTimeout.ToTimeSpan("-ServiceStartTimeout");
-        var trusted = KeyFiles.LoadPublic(ResolvePaths(TrustedSignerKeyPath), "trusted signer key");
-        var secrets = KeyFiles.LoadSecret(ResolvePaths(SecretKeyPath), "secret (decryption) key");
-        var metadataPath = KeyMetadataPath is not null ? ResolvePath(KeyMetadataPath) : null;
-        var wantedId = ParameterSetName switch { "Pipeline" => InputObject.BackupId, "Id" => BackupId, _ => null };
-
         // Where child processes are not allowed (the Azure Automation sandbox), refuse before any work.
         var processNeeds = new List<string>();
         processNeeds.AddRange(Engine.Processes.ProcessStarter.DatabaseNeeds(StagingEngine, restore: true));
@@ -220,6 +208,18 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
         }
 
         Engine.Processes.ProcessStarter.EnsureAllowed(processNeeds);
+
+        var started = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        var report = new RestoreTestReport { Hub = hub, StartedUtc = started };
+        var rto = RtoTarget?.ToTimeSpan("-RtoTarget (Rto)") ?? TimeSpan.FromHours(4);
+        var rpo = RpoTarget?.ToTimeSpan("-RpoTarget (Rpo)") ?? TimeSpan.FromHours(1);
+        var maxAge = MaxBackupAge?.ToTimeSpan("-MaxBackupAge") ?? TimeSpan.FromDays(7);
+        var startTimeout = ServiceStartTimeout.ToTimeSpan("-ServiceStartTimeout");
+        var trusted = KeyFiles.LoadPublic(ResolvePaths(TrustedSignerKeyPath), "trusted signer key");
+        var secrets = KeyFiles.LoadSecret(ResolvePaths(SecretKeyPath), "secret (decryption) key");
+        var metadataPath = KeyMetadataPath is not null ? ResolvePath(KeyMetadataPath) : null;
+        var wantedId = ParameterSetName switch { "Pipeline" => InputObject.BackupId, "Id" => BackupId, _ => null };
 
         // 1. Which backup.
         var (listing, all) = RunEngine(async (log, ct) =>
