@@ -194,6 +194,21 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
 
     private void RunTest(StoreSpec spec, string hub, char[] pass)
     {
+        // Where child processes are not allowed (the Azure Automation sandbox), refuse before any work.
+        var processNeeds = new List<string>();
+        processNeeds.AddRange(Engine.Processes.ProcessStarter.DatabaseNeeds(StagingEngine, restore: true));
+        if (!string.IsNullOrWhiteSpace(ServiceCommand))
+        {
+            processNeeds.Add("-ServiceCommand");
+        }
+
+        if (PesterPath is { Length: > 0 })
+        {
+            processNeeds.Add(PesterNeed);
+        }
+
+        Engine.Processes.ProcessStarter.EnsureAllowed(processNeeds);
+
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         var report = new RestoreTestReport { Hub = hub, StartedUtc = started };
@@ -225,6 +240,12 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
 
             return (pick, list);
         });
+
+        if (StagingEngine is null && listing?.Catalog is { } listed)
+        {
+            // The staging engine is the backup's: a PostgreSQL/MariaDB backup is restored with their client tools.
+            Engine.Processes.ProcessStarter.EnsureAllowed(Engine.Processes.ProcessStarter.DatabaseNeeds(listed.Engine, restore: true));
+        }
 
         var steps = report.Steps;
         string? stagingDir = null;
@@ -590,6 +611,8 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
             steps.Add(new RestoreTestStep { Kind = kind, Name = name, Passed = passed, DurationSeconds = duration.TotalSeconds, Message = RestoreTestReport.Clean(message) });
     }
 
+    private const string PesterNeed = "-PesterPath (Pester runs in a child pwsh)";
+
     private List<RestoreTestStep> RunPester(string[] paths, Hashtable staging, string stagingDir)
     {
         var steps = new List<RestoreTestStep>();
@@ -637,7 +660,7 @@ public sealed class InvokeHubRestoreTestCommand : HubStoreCmdletBase
             psi.Environment["HUBDR_STAGING_DB_PASSWORD"] = StagingCredential.GetNetworkCredential().Password;
         }
 
-        using var p = Process.Start(psi)!;
+        using var p = Engine.Processes.ProcessStarter.Start(psi, PesterNeed);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         p.WaitForExit();

@@ -116,6 +116,15 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
     [HubSetting("CompressionLevel")]
     public int? CompressionLevel { get; set; }
 
+    /// <summary>
+    /// Memory cap in MB of the backup pipeline beyond PowerShell itself (zstd workers, the dump's part buffer, hand-off and
+    /// upload buffers). Default: none on ordinary machines, 64 in Azure Automation; 0: no cap. -Verbose shows the choice.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0, 1048576)]
+    [HubSetting("Performance.MaxMemoryMB")]
+    public int? MaxMemoryMB { get; set; }
+
     /// <summary>Object lock / immutability: the store refuses to delete the backup before this date.</summary>
     [Parameter]
     public DateTimeOffset? RetainUntil { get; set; }
@@ -168,6 +177,7 @@ public sealed class NewHubBackupCommand : HubStoreCmdletBase
                     KeyMetadataPath = KeyMetadataPath is not null ? ResolvePath(KeyMetadataPath) : null,
                     Compression = Compression ?? Engine.Compression.Compressors.Default,
                     CompressionLevel = CompressionLevel,
+                    MaxMemoryMB = MaxMemoryMB,
                     WriteOptions = new StoreWriteOptions
                     {
                         RetainUntil = RetainUntil?.ToUniversalTime(),

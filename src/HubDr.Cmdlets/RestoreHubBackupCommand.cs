@@ -114,6 +114,9 @@ public sealed class RestoreHubBackupCommand : HubStoreCmdletBase
         Guarded(() =>
         {
             var (spec, hub, id, backup) = ResolveBackup();
+            // Where child processes are not allowed (the Azure Automation sandbox): refuse before the store is read.
+            Engine.Processes.ProcessStarter.EnsureAllowed(RestoreService.ProcessNeeds(
+                Target is null ? null : new DatabaseSpec { Engine = TargetEngine ?? backup?.Engine ?? "", ConnectionString = Target }, ImportCommand, FilesPath));
             var listing = RunEngine(async (_, ct) =>
             {
                 await using var store = StoreFactory.Create(spec);

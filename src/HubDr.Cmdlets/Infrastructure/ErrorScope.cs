@@ -36,6 +36,9 @@ public static class ErrorScope
 
         // Tools and database servers every item would need.
         "DatabaseToolNotFound", "DatabaseToolTooOld", "DatabaseConnectionFailed", "DatabaseAuthenticationFailed",
+
+        // The platform: the Azure Automation cloud sandbox does not allow child processes (docs/platforms.md).
+        "ChildProcessUnavailable",
     };
 
     public static bool IsTerminating(Exception e)

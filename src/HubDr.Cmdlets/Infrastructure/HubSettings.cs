@@ -45,6 +45,8 @@ public sealed class HubSettings
 
     public MonitoringSettings Monitoring { get; } = new();
 
+    public PerformanceSettings Performance { get; } = new();
+
     [Setting("Recovery time objective of the restore test (default 4h).")]
     public HubDuration? Rto { get; set; }
 
@@ -596,6 +598,12 @@ public sealed class RetentionSettings : SettingsSection
 
     [Setting("Apply the runbook's policy (daily within 14 days, weekly within 12 weeks, monthly within 12 months) when no Keep* rule is given.")]
     public bool? UseRunbookPolicy { get; set; }
+}
+
+public sealed class PerformanceSettings : SettingsSection
+{
+    [Setting("Memory cap in MB of the backup pipeline beyond PowerShell itself (zstd workers, part and upload buffers). Default: none; 64 in Azure Automation; 0: no cap.")]
+    public int? MaxMemoryMB { get; set; }
 }
 
 public sealed class MonitoringSettings : SettingsSection

@@ -32,8 +32,11 @@ public sealed class BackupRequest
 
     public int? CompressionLevel { get; init; }
 
-    /// <summary>Size of each dump part inside the tar (the only in-memory buffer of the dump).</summary>
+    /// <summary>Size of each dump part inside the tar (the only in-memory buffer of the dump); a memory cap may lower it.</summary>
     public int PartSize { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Memory cap of the pipeline in MiB: null = automatic (a cap in Azure Automation, none elsewhere), 0 = none (see <see cref="IO.PipelineLimits"/>).</summary>
+    public int? MaxMemoryMB { get; init; }
 
     /// <summary>Object lock / immutability for the archive and its signatures.</summary>
     public StoreWriteOptions WriteOptions { get; init; } = StoreWriteOptions.Default;
@@ -57,4 +60,7 @@ public sealed class BackupOutcome
     public required string StoreLocation { get; init; }
     public required TimeSpan Duration { get; init; }
     public IReadOnlyList<string> RedactedNames { get; init; } = [];
+
+    /// <summary>The memory limits the backup ran with.</summary>
+    public IO.PipelineLimits Limits { get; init; } = IO.PipelineLimits.Defaults(Environment.ProcessorCount);
 }

@@ -24,6 +24,8 @@ public static class BackupService
     public static async Task<BackupOutcome> CreateAsync(BackupRequest request, IOperationLog log, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
+        // 0. Where child processes are not allowed (the Azure Automation sandbox), refuse before any work.
+        Processes.ProcessStarter.EnsureAllowed(ProcessNeeds(request));
         var hub = ObjectLayout.ValidateHub(request.Hub);
         var compressor = Compressors.Get(request.Compression);
         PrivateFiles.CleanStaleLeftovers(); // secret files a killed run left behind (docs/engines.md, "Secret files")
@@ -47,7 +49,19 @@ public static class BackupService
 
         log.Verbose($"Signing with {signer.Fingerprint}; encrypting to {string.Join(", ", recipients.Keys.Select(k => k.Fingerprint))}.");
 
-        await using var store = StoreFactory.Create(request.Store);
+        // Memory: HubDr's defaults, or within a cap (-MaxMemoryMB, or automatically in Azure Automation).
+        var environment = Processes.ExecutionEnvironment.Current;
+        var limits = PipelineLimits.Plan(request.MaxMemoryMB, environment, Environment.ProcessorCount);
+        limits = limits with { PartSize = Math.Min(limits.PartSize, request.PartSize) };
+        if (environment.IsAzureAutomation)
+        {
+            log.Verbose($"Running in {environment.Describe()}.");
+        }
+
+        log.Verbose(limits.Describe());
+        using var applied = limits.Apply();
+
+        await using var store = StoreFactory.Create(request.Store, limits);
         await store.EnsureAvailableAsync(ct).ConfigureAwait(false);
         var engine = DatabaseEngineFactory.Create(request.Database);
         var dbInfo = await engine.PreflightAsync(ct).ConfigureAwait(false);
@@ -192,6 +206,7 @@ public static class BackupService
                 StoreLocation = store.Location,
                 Duration = clock.Elapsed,
                 RedactedNames = manifest.RedactedNames,
+                Limits = PipelineLimits.Current,
             };
         }
         catch (Exception) when (written.Count > 0)
@@ -214,6 +229,25 @@ public static class BackupService
             progress.Complete();
             await heartbeat.DisposeAsync().ConfigureAwait(false);
             await RemoveLeaseAsync(store, folder, log).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>What this backup would start a child process for (database tools, export commands).</summary>
+    public static IEnumerable<string> ProcessNeeds(BackupRequest request)
+    {
+        foreach (var n in Processes.ProcessStarter.DatabaseNeeds(request.Database.Engine, restore: false))
+        {
+            yield return n;
+        }
+
+        if (!string.IsNullOrWhiteSpace(request.Sources.ManifestCommand))
+        {
+            yield return "-ManifestCommand";
+        }
+
+        if (!string.IsNullOrWhiteSpace(request.Sources.ConfigCommand))
+        {
+            yield return "-ConfigCommand";
         }
     }
 
@@ -284,10 +318,11 @@ public static class BackupService
         {
             encrypt = OpenPgpEncryption.OpenEncrypt(signing, recipients, $"hubdr-{hub}-{backupId}.tar{compressor.Extension}", created);
             // Two cores: dump + tar + compression on this thread; encryption, signing, hashing and upload on another.
-            stage = new PipelineStageStream(encrypt, ct: ct);
-            compress = compressor.Compress(stage, request.CompressionLevel);
+            var limits = PipelineLimits.Current;
+            stage = new PipelineStageStream(encrypt, limits.StageBufferSize, limits.StageDepth, ct);
+            compress = compressor.Compress(stage, request.CompressionLevel, limits);
             DumpResult dump;
-            using (var tar = new ArchiveWriter(compress, created, request.PartSize))
+            using (var tar = new ArchiveWriter(compress, created, limits.PartSize))
             {
                 var header = new BackupHeader { BackupId = backupId, Hub = hub, CreatedUtc = created, ToolVersion = ToolVersion, Engine = dbInfo.Engine, Compression = compressor.Name };
                 manifest.Entries.Add(Entry(tar.AddBytes("backup-info.json", HubJson.Serialize(header)), "header"));

@@ -68,6 +68,8 @@ public static class RestoreService
     public static async Task<RestoreOutcome> RestoreAsync(RestoreRequest request, IOperationLog log, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
+        // Where child processes are not allowed (the Azure Automation sandbox), refuse before any work.
+        Processes.ProcessStarter.EnsureAllowed(ProcessNeeds(request.Database, request.ImportCommand, request.FilesTarget));
         var hub = ObjectLayout.ValidateHub(request.Hub);
         PrivateFiles.CleanStaleLeftovers(); // secret files a killed run left behind (docs/engines.md, "Secret files")
         await using var store = StoreFactory.Create(request.Store);
@@ -249,7 +251,7 @@ public static class RestoreService
         if (request.ImportCommand is { } import && request.FilesTarget is not null)
         {
             log.Verbose("Running the import command.");
-            var (exit, _, stderr) = await HubCommand.RunAsync(import, new Dictionary<string, string> { ["path"] = Path.GetFullPath(request.FilesTarget) }, null, TimeSpan.FromMinutes(30), ct).ConfigureAwait(false);
+            var (exit, _, stderr) = await HubCommand.RunAsync(import, new Dictionary<string, string> { ["path"] = Path.GetFullPath(request.FilesTarget) }, null, TimeSpan.FromMinutes(30), ct, "-ImportCommand").ConfigureAwait(false);
             if (exit != 0)
             {
                 throw new HubDrException("ImportCommandFailed", HubErrorCategory.InvalidOperation,
@@ -272,6 +274,20 @@ public static class RestoreService
             CheckDuration = checkClock.Elapsed,
             Duration = total.Elapsed,
         };
+    }
+
+    /// <summary>What a restore would start a child process for: the database's client tools, the import command (run only with a files target).</summary>
+    public static IEnumerable<string> ProcessNeeds(DatabaseSpec? database, string? importCommand, string? filesTarget)
+    {
+        foreach (var n in Processes.ProcessStarter.DatabaseNeeds(database?.Engine, restore: true))
+        {
+            yield return n;
+        }
+
+        if (!string.IsNullOrWhiteSpace(importCommand) && filesTarget is not null)
+        {
+            yield return "-ImportCommand";
+        }
     }
 
     private static async Task<byte[]> ReadSmallAsync(ArchiveEntry entry, CancellationToken ct)

@@ -10,11 +10,21 @@ public sealed class ZstdCompressor : ICompressor
     public const int DefaultLevel = 3;
 
     public string Name => "zstd";
+
+    /// <summary>
+    /// Diagnostic for tests: a box set in an async flow receives the worker count and job size that compression streams
+    /// in that flow were configured with (the box is shared, so the caller sees what the engine set).
+    /// </summary>
+    internal static readonly AsyncLocal<System.Runtime.CompilerServices.StrongBox<(int Workers, int? JobSize)>?> Observed = new();
     public string Extension => ".zst";
 
     /// <summary>level: null = HubDr's default profile (level 3 tuned for dumps, below); 1-19 (negative "fast" levels -7..-1 also accepted).</summary>
-    public Stream Compress(Stream output, int? level)
+    public Stream Compress(Stream output, int? level) => Compress(output, level, IO.PipelineLimits.Defaults(Environment.ProcessorCount));
+
+    /// <summary>With <paramref name="limits"/>' worker count and job size (docs/platforms.md, "Memory").</summary>
+    public Stream Compress(Stream output, int? level, IO.PipelineLimits limits)
     {
+        ArgumentNullException.ThrowIfNull(limits);
         ArgumentNullException.ThrowIfNull(output);
         int l = level ?? DefaultLevel;
         if (l < -7 || l > 19 || l == 0 && level.HasValue)
@@ -34,9 +44,19 @@ public sealed class ZstdCompressor : ICompressor
         }
 
         // One background worker is the sweet spot on small machines (measured on 2 cores: 169 MB/s with 1 worker,
-        // 121 MB/s with none, and 2 workers cost ~75 MiB more memory for no gain); larger machines get more.
-        int workers = Environment.ProcessorCount <= 2 ? 1 : Math.Clamp(Environment.ProcessorCount - 1, 1, 8);
-        stream.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, workers);
+        // 121 MB/s with none, and 2 workers cost ~75 MiB more memory for no gain); larger machines get more
+        // (PipelineLimits.Defaults), unless a memory cap limits them.
+        stream.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, limits.CompressionWorkers);
+        if (limits.CompressionWorkers > 0 && limits.CompressionJobSize is { } jobSize)
+        {
+            stream.SetParameter(ZSTD_cParameter.ZSTD_c_jobSize, jobSize);
+        }
+
+        if (Observed.Value is { } box)
+        {
+            box.Value = (limits.CompressionWorkers, limits.CompressionWorkers > 0 ? limits.CompressionJobSize : null);
+        }
+
         return stream;
     }
 

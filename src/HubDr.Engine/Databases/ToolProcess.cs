@@ -156,7 +156,7 @@ public sealed class ToolProcess : IDisposable
         Process process;
         try
         {
-            process = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null.");
+            process = Processes.ProcessStarter.Start(psi, $"the database tool {Path.GetFileName(fileName)}");
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
@@ -278,7 +278,7 @@ public sealed class ToolProcess : IDisposable
         // (compression, encryption, upload), so the tool never waits for us and we never wait for the tool.
         var pool = System.Buffers.ArrayPool<byte>.Shared;
         var queue = System.Threading.Channels.Channel.CreateBounded<(byte[] Buffer, int Count)>(
-            new System.Threading.Channels.BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+            new System.Threading.Channels.BoundedChannelOptions(Math.Max(1, IO.PipelineLimits.Current.ReadAheadDepth)) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var reader = Task.Run(async () =>
         {
@@ -395,38 +395,36 @@ public sealed class ToolProcess : IDisposable
         return (code, feedError);
     }
 
-    /// <summary>Locates a tool in <paramref name="toolPath"/> or PATH; returns the first candidate found.</summary>
-    public static string? Find(string? toolPath, params string[] names)
+    /// <summary>
+    /// Locates a tool in <paramref name="toolPath"/>, on PATH or (Windows) in its product's standard install folders;
+    /// returns the first candidate found (see <see cref="Processes.ToolLocator"/>).
+    /// </summary>
+    public static string? Find(string? toolPath, params string[] names) =>
+        Processes.ToolLocator.Current.Find(toolPath, FamilyOf(names), names);
+
+    internal static Processes.ToolFamily FamilyOf(IEnumerable<string> names) =>
+        names.Any(n => n.StartsWith("pg_", StringComparison.Ordinal) || n == "psql") ? Processes.ToolFamily.PostgreSql : Processes.ToolFamily.MariaDbMySql;
+
+    /// <summary>DatabaseToolNotFound with where HubDr looked and how to install the tools on this OS.</summary>
+    internal static HubDrException NotFound(string? toolPath, params string[] names)
     {
-        foreach (var name in names)
+        var locator = Processes.ToolLocator.Current;
+        var family = FamilyOf(names);
+        var what = names.Length == 1 ? $"'{names[0]}' was" : $"None of {string.Join(", ", names)} was";
+        var install = (family, locator.IsWindows) switch
         {
-            if (!string.IsNullOrWhiteSpace(toolPath))
-            {
-                foreach (var candidate in new[] { Path.Combine(toolPath, name), Path.Combine(toolPath, name + ".exe") })
-                {
-                    if (File.Exists(candidate))
-                    {
-                        return candidate;
-                    }
-                }
-
-                continue;
-            }
-
-            var path = Environment.GetEnvironmentVariable("PATH") ?? "";
-            foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-            {
-                foreach (var candidate in new[] { Path.Combine(dir, name), Path.Combine(dir, name + ".exe") })
-                {
-                    if (File.Exists(candidate))
-                    {
-                        return candidate;
-                    }
-                }
-            }
-        }
-
-        return null;
+            (Processes.ToolFamily.PostgreSql, true) =>
+                "Install the PostgreSQL command-line tools (winget install PostgreSQL.PostgreSQL.17 — use the server's major version or newer — " +
+                "or the EDB installer from postgresql.org with 'Command Line Tools' selected)",
+            (Processes.ToolFamily.PostgreSql, false) =>
+                "Install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client-<server major>; RHEL: dnf install postgresql; macOS: brew install libpq)",
+            (_, true) =>
+                "Install the MariaDB client (winget install MariaDB.Server, or the MariaDB MSI from mariadb.org; it brings mariadb-dump.exe and mariadb.exe) " +
+                "or MySQL's (the MySQL Installer's 'MySQL Server' or 'Client Programs')",
+            _ => "Install the MariaDB/MySQL client (Debian/Ubuntu: apt-get install mariadb-client; RHEL: dnf install mariadb)",
+        };
+        return new HubDrException("DatabaseToolNotFound", HubErrorCategory.NotInstalled,
+            $"{what} found {locator.Searched(toolPath, family)}. {install}, or pass the folder containing them as ToolPath.") { Target = names[0] };
     }
 
     /// <summary>Runs a short command (e.g. --version) and returns stdout; throws on failure.</summary>

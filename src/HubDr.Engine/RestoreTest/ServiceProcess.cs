@@ -56,24 +56,27 @@ public sealed class ServiceProcess : IAsyncDisposable
             psi.Environment[k] = v is null ? null : Substitute(v, placeholders);
         }
 
-        var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        var sp = new ServiceProcess(p);
-        p.OutputDataReceived += (_, e) => sp.Add(e.Data);
-        p.ErrorDataReceived += (_, e) => sp.Add(e.Data);
+        ServiceProcess? sp = null;
+        Process p;
         try
         {
-            p.Start();
+            p = Processes.ProcessStarter.Start(psi, "-ServiceCommand", process =>
+            {
+                process.EnableRaisingEvents = true;
+                sp = new ServiceProcess(process);
+                process.OutputDataReceived += (_, e) => sp.Add(e.Data);
+                process.ErrorDataReceived += (_, e) => sp.Add(e.Data);
+            });
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            p.Dispose();
             throw new HubDrException("ServiceStartFailed", HubErrorCategory.ObjectNotFound, $"Cannot start the service command '{argv[0]}': {e.Message}", e) { Target = argv[0] };
         }
 
         p.StandardInput.Close();
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        return sp;
+        return sp!;
     }
 
     public async ValueTask DisposeAsync()

@@ -76,7 +76,7 @@ public static class HubCommand
     /// </summary>
     public static async Task<(int ExitCode, byte[] Stdout, string Stderr)> RunAsync(
         string commandLine, IReadOnlyDictionary<string, string> placeholders, IReadOnlyDictionary<string, string?>? environment,
-        TimeSpan timeout, CancellationToken ct)
+        TimeSpan timeout, CancellationToken ct, string? purpose = null)
     {
         var argv = Split(commandLine).Select(a => Substitute(a, placeholders)).ToList();
         if (argv.Count == 0)
@@ -105,7 +105,7 @@ public static class HubCommand
         Process proc;
         try
         {
-            proc = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+            proc = Processes.ProcessStarter.Start(psi, purpose ?? $"the command '{argv[0]}'");
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {

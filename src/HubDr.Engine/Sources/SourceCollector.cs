@@ -129,7 +129,7 @@ public sealed class SourceCollector
             }
 
             _log.Verbose($"Running the {what} export command.");
-            var (exit, stdout, stderr) = await HubCommand.RunAsync(command, placeholders, null, _spec.CommandTimeout, ct).ConfigureAwait(false);
+            var (exit, stdout, stderr) = await HubCommand.RunAsync(command, placeholders, null, _spec.CommandTimeout, ct, what == "manifests" ? "-ManifestCommand" : "-ConfigCommand").ConfigureAwait(false);
             if (exit != 0)
             {
                 throw new HubDrException("SourceCommandFailed", HubErrorCategory.InvalidOperation,

@@ -7,7 +7,10 @@ namespace HubDr.Engine.Stores;
 public static class StoreFactory
 {
     /// <summary>Opens the store a URI names. One line per backend.</summary>
-    public static IBackupStore Create(StoreSpec spec)
+    public static IBackupStore Create(StoreSpec spec) => Create(spec, null);
+
+    /// <summary>As <see cref="Create(StoreSpec)"/>, with the upload buffers of <paramref name="limits"/> (null: the backend's defaults).</summary>
+    public static IBackupStore Create(StoreSpec spec, IO.PipelineLimits? limits)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var uri = spec.Uri?.Trim() ?? "";
@@ -20,8 +23,8 @@ public static class StoreFactory
         return scheme switch
         {
             "file" or "" => new LocalFolderStore(LocalFolderStore.PathFromUri(uri)),
-            "s3" => new S3Store(spec),
-            "az" or "https" or "http" => new AzureBlobStore(spec),
+            "s3" => limits is null ? new S3Store(spec) : new S3Store(spec) { PartSize = Math.Max(S3Store.MinPartSize, limits.UploadPartSize), PartsInFlight = limits.UploadPartsInFlight },
+            "az" or "https" or "http" => limits is null ? new AzureBlobStore(spec) : new AzureBlobStore(spec) { BlockSize = limits.UploadPartSize, BlocksInFlight = limits.UploadPartsInFlight },
             _ => throw new HubDrException("StoreSchemeUnsupported", HubErrorCategory.InvalidArgument,
                 $"Store URI scheme '{scheme}' is not supported. Use a folder path, file://, s3:// or az://."),
         };

@@ -112,19 +112,7 @@ public sealed class MySqlEngine : IDatabaseEngine
 
     // ---------------------------------------------------------------- tools
 
-    private string Tool(params string[] names)
-    {
-        var path = ToolProcess.Find(_spec.ToolPath, names);
-        if (path is null)
-        {
-            var where = string.IsNullOrWhiteSpace(_spec.ToolPath) ? "on PATH" : $"in '{_spec.ToolPath}'";
-            throw new HubDrException("DatabaseToolNotFound", HubErrorCategory.NotInstalled,
-                $"None of {string.Join(", ", names)} was found {where}. Install the MariaDB/MySQL client " +
-                "(Debian/Ubuntu: apt-get install mariadb-client) or pass the folder containing it as ToolPath.");
-        }
-
-        return path;
-    }
+    private string Tool(params string[] names) => ToolProcess.Find(_spec.ToolPath, names) ?? throw ToolProcess.NotFound(_spec.ToolPath, names);
 
     /// <summary>
     /// Option file for the client tools: password only, 0600, deleted on dispose. Must be the FIRST argument

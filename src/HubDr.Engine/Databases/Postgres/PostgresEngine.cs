@@ -135,19 +135,7 @@ public sealed partial class PostgresEngine : IDatabaseEngine
 
     // ---------------------------------------------------------------- tools
 
-    private string Tool(string name)
-    {
-        var path = ToolProcess.Find(_spec.ToolPath, name);
-        if (path is null)
-        {
-            var where = string.IsNullOrWhiteSpace(_spec.ToolPath) ? "on PATH" : $"in '{_spec.ToolPath}'";
-            throw new HubDrException("DatabaseToolNotFound", HubErrorCategory.NotInstalled,
-                $"'{name}' was not found {where}. Install the PostgreSQL client tools (Debian/Ubuntu: " +
-                "apt-get install postgresql-client-<server major>) or pass the folder containing them as ToolPath.");
-        }
-
-        return path;
-    }
+    private string Tool(string name) => ToolProcess.Find(_spec.ToolPath, name) ?? throw ToolProcess.NotFound(_spec.ToolPath, name);
 
     /// <summary>Connection arguments for pg_dump/pg_restore/psql. Never contains the password.</summary>
     public IReadOnlyList<string> ConnectionArguments(string database) => new[]

@@ -41,6 +41,9 @@ public sealed class AzureBlobStore : IBackupStore
     /// <summary>Block size of streaming uploads. Default 8 MiB.</summary>
     public int BlockSize { get; init; } = DefaultBlockSize;
 
+    /// <summary>Blocks uploading while the next one fills (memory: (1 + this) × BlockSize).</summary>
+    public int BlocksInFlight { get; init; } = MaxBlocksInFlight;
+
     /// <summary>Page size of blob listings (1..5000). Tests lower it to force paging.</summary>
     public int ListPageSize { get; init; } = 5000;
 
@@ -449,5 +452,5 @@ public sealed class AzureBlobStore : IBackupStore
     internal static string BlockId(Guid upload, int number) => Convert.ToBase64String(Encoding.ASCII.GetBytes($"{upload:N}-{number:D6}"));
 
     internal PartBufferingStream NewBlockStream(Func<int, ReadOnlyMemory<byte>, CancellationToken, Task> stage)
-        => new(BlockSize, MaxBlocksInFlight, stage);
+        => new(BlockSize, BlocksInFlight, stage);
 }

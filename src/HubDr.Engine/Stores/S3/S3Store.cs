@@ -20,6 +20,9 @@ public sealed class S3Store : IBackupStore
 {
     public const int DefaultPartSize = 8 * 1024 * 1024;
     public const int MaxPartsInFlight = 2;
+
+    /// <summary>S3's smallest part (except the last).</summary>
+    public const int MinPartSize = 5 * 1024 * 1024;
     public const int DeleteBatchSize = 1000;
 
     private readonly IAmazonS3 _s3;
@@ -37,6 +40,9 @@ public sealed class S3Store : IBackupStore
 
     /// <summary>Part size of streaming uploads (5 MiB .. 5 GiB). Default 8 MiB.</summary>
     public int PartSize { get; init; } = DefaultPartSize;
+
+    /// <summary>Parts uploading while the next one fills (memory: (1 + this) × PartSize).</summary>
+    public int PartsInFlight { get; init; } = MaxPartsInFlight;
 
     /// <summary>ListObjectsV2 page size (1..1000). Tests lower it to force paging.</summary>
     public int ListPageSize { get; init; } = 1000;

@@ -27,7 +27,7 @@ internal sealed class S3Upload : IStoreUpload
         _fullKey = fullKey;
         _key = key;
         _options = options;
-        _stream = new PartBufferingStream(store.PartSize, S3Store.MaxPartsInFlight, UploadPartAsync, StartAsync);
+        _stream = new PartBufferingStream(store.PartSize, store.PartsInFlight, UploadPartAsync, StartAsync);
     }
 
     public Stream Content => _stream;
