@@ -153,7 +153,7 @@ internal sealed class PgServerControl
 
         psi.Environment.Remove("PGPASSWORD");
         psi.Environment["PGAPPNAME"] = "hubdr-pitr";
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+        using var p = Processes.ProcessStarter.Start(psi, $"the restored cluster's {Path.GetFileName(tool)}");
         var stdout = p.StandardOutput.ReadToEndAsync(ct);
         var stderr = p.StandardError.ReadToEndAsync(ct);
         await p.WaitForExitAsync(ct).ConfigureAwait(false);
