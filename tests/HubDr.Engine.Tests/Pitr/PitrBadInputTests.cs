@@ -13,6 +13,12 @@ public sealed class PitrBadInputTests(CryptoFixture keys, ITestOutputHelper outp
     public async Task HubWithoutBaseBackup_IsATypedError()
     {
         using var store = new TempStore();
+        // A HubDr store (marker written) that holds no base backup of the hub.
+        await using (var s = new HubDr.Engine.Stores.Local.LocalFolderStore(store.Path))
+        {
+            await HubDr.Engine.Backup.StoreMarker.EnsureAsync(s, "test", null, CancellationToken.None);
+        }
+
         var e = await Assert.ThrowsAsync<HubDrException>(() => PitrRestoreService.PlanAsync(RestoreRequest(store.Spec, "nothing", "/tmp/unused", null), Log, CancellationToken.None));
         Assert.Equal("PitrNoBaseBackup", e.ErrorId);
         Assert.Equal(HubErrorCategory.ObjectNotFound, e.Category);
